@@ -1,0 +1,16 @@
+// Package filter parses and evaluates the filter language of queries and
+// live tails:
+//
+//	field = "v"    field != "v"    field ~= "regex"
+//	field in ["a", "b"]            field not in ["a", "b"]
+//
+// combined with and, or, not and parentheses (not binds tighter than and,
+// and tighter than or). An empty filter matches every record. Field names
+// are bare words of letters, digits and _ . - @, or any text between
+// backticks. Strings are double-quoted with JSON escapes. A field a record
+// does not have compares as the empty string.
+//
+// The language is small and specific to flowg, so it is parsed by hand here
+// (a recursive-descent parser) rather than with a generator; every error
+// names the column where it was found.
+package filter
