@@ -1,0 +1,160 @@
+package store
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+const (
+	prefixData  = 'd'
+	prefixIndex = 'x'
+	prefixUsage = 's'
+	keySeq      = "m/seq"
+	idLen       = 16 // ts(8) + seq(8): a record's place in its stream
+)
+
+// dataPrefix is 'd' stream 0x00.
+func dataPrefix(stream string) []byte {
+	b := make([]byte, 0, len(stream)+2+idLen)
+	b = append(b, prefixData)
+	b = append(b, stream...)
+	return append(b, 0)
+}
+
+func dataKey(stream string, ts, seq uint64) []byte {
+	b := dataPrefix(stream)
+	b = binary.BigEndian.AppendUint64(b, ts)
+	return binary.BigEndian.AppendUint64(b, seq)
+}
+
+// indexPrefix is 'x' stream 0x00, optionally followed by one field, or a
+// field and its value.
+func indexPrefix(stream string, fieldValue ...string) []byte {
+	b := make([]byte, 0, 2+len(stream)+32)
+	b = append(b, prefixIndex)
+	b = append(b, stream...)
+	b = append(b, 0)
+	for _, s := range fieldValue {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+func usageKey(stream string) []byte { return append([]byte{prefixUsage}, stream...) }
+
+// recordID is the ts+seq suffix shared by a record's data and index keys.
+type recordID [idLen]byte
+
+func idOf(key []byte) (id recordID) {
+	copy(id[:], key[len(key)-idLen:])
+	return id
+}
+
+func (id recordID) ts() uint64 { return binary.BigEndian.Uint64(id[:8]) }
+
+// Cursors are the record ID the previous page ended at, base64url encoded.
+
+func encodeCursor(id recordID) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// ErrBadCursor is a cursor that this server did not hand out.
+var ErrBadCursor = errors.New("cursor is not one returned by a previous page")
+
+func decodeCursor(s string) (id recordID, err error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != idLen {
+		return id, ErrBadCursor
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+func tsOf(t time.Time) uint64 { return uint64(t.UnixNano()) }
+
+func timeOf(ts uint64) time.Time { return time.Unix(0, int64(ts)).UTC() }
+
+// encodeFields writes fields as uvarint(n) then, in key order,
+// uvarint(len k) k uvarint(len v) v.
+func encodeFields(fields map[string]string) []byte {
+	keys := make([]string, 0, len(fields))
+	n := binary.MaxVarintLen64
+	for k, v := range fields {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 4
+	}
+	sort.Strings(keys)
+	b := make([]byte, 0, n)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		v := fields[k]
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
+}
+
+var errCorrupt = errors.New("corrupt record value")
+
+func decodeFields(b []byte) (map[string]string, error) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 || n > uint64(len(b)) {
+		return nil, errCorrupt
+	}
+	b = b[w:]
+	fields := make(map[string]string, n)
+	next := func() (string, error) {
+		l, w := binary.Uvarint(b)
+		if w <= 0 || l > uint64(len(b)-w) {
+			return "", errCorrupt
+		}
+		s := string(b[w : w+int(l)])
+		b = b[w+int(l):]
+		return s, nil
+	}
+	for range n {
+		k, err := next()
+		if err != nil {
+			return nil, err
+		}
+		v, err := next()
+		if err != nil {
+			return nil, err
+		}
+		fields[k] = v
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(b))
+	}
+	return fields, nil
+}
+
+// usage is the persisted form of a stream's usage.
+type usage struct {
+	records, bytes int64
+	oldest, newest uint64
+}
+
+func (u usage) encode() []byte {
+	b := binary.AppendUvarint(nil, uint64(u.records))
+	b = binary.AppendUvarint(b, uint64(u.bytes))
+	b = binary.AppendUvarint(b, u.oldest)
+	return binary.AppendUvarint(b, u.newest)
+}
+
+func decodeUsage(b []byte) (u usage, err error) {
+	var v [4]uint64
+	for i := range v {
+		x, w := binary.Uvarint(b)
+		if w <= 0 {
+			return u, errCorrupt
+		}
+		v[i], b = x, b[w:]
+	}
+	return usage{int64(v[0]), int64(v[1]), v[2], v[3]}, nil
+}
