@@ -2,7 +2,7 @@
 // log records, stream settings, users, roles, scopes, tokens and cluster
 // nodes, with the limits that bound them.
 //
-// It imports nothing else of the project, so the feature packages (store,
+// It imports no other package of the project but the filter language, so the feature packages (store,
 // syslog, httpapi, serfnet, discovery) can speak the same types without
 // importing each other; cmd/flowg-server connects them.
 package flowg

@@ -21,20 +21,6 @@ import (
 	flowg "github.com/flowg-server/flowg-server"
 )
 
-// Errors of the auth store where callers branch.
-var (
-	// ErrBadCredentials is a login with an unknown user or a wrong password.
-	ErrBadCredentials = errors.New("unknown user or wrong password")
-	// ErrBadToken is a token that is malformed, unknown, revoked or expired.
-	ErrBadToken = errors.New("token is invalid, revoked or expired")
-	// ErrBuiltin is an attempt to change or delete the built-in admin role.
-	ErrBuiltin = errors.New("the built-in admin role cannot be changed or deleted")
-	// ErrUnknownRole is a user given a role that does not exist.
-	ErrUnknownRole = errors.New("unknown role")
-	// ErrInvalid is a request that breaks a rule on names, passwords or scopes.
-	ErrInvalid = errors.New("invalid")
-)
-
 // Argon2Params are the parameters of the argon2id password hash.
 type Argon2Params struct {
 	Time    uint32 // passes
@@ -170,9 +156,9 @@ func (a *AuthStore) verify(ctx context.Context, phc, password string) (bool, err
 func (a *AuthStore) Login(ctx context.Context, user, password string) (string, error) {
 	var u userJSON
 	err := a.getJSON(prefixUser+user, &u)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, flowg.ErrNotFound) {
 		a.verify(ctx, a.dummyHash, password)
-		return "", ErrBadCredentials
+		return "", flowg.ErrBadCredentials
 	} else if err != nil {
 		return "", err
 	}
@@ -181,7 +167,7 @@ func (a *AuthStore) Login(ctx context.Context, user, password string) (string, e
 		return "", err
 	}
 	if !ok {
-		return "", ErrBadCredentials
+		return "", flowg.ErrBadCredentials
 	}
 	token, _, err := a.newToken(user, flowg.TokenSession, "", time.Now().Add(a.sessionTTL))
 	return token, err
@@ -191,7 +177,7 @@ func (a *AuthStore) Login(ctx context.Context, user, password string) (string, e
 // user's roles until it is revoked.
 func (a *AuthStore) CreateToken(user, name string) (string, flowg.TokenInfo, error) {
 	if len(name) > 128 {
-		return "", flowg.TokenInfo{}, fmt.Errorf("%w: token name is longer than 128 bytes", ErrInvalid)
+		return "", flowg.TokenInfo{}, fmt.Errorf("%w: token name is longer than 128 bytes", flowg.ErrInvalid)
 	}
 	return a.newToken(user, flowg.TokenPersonal, name, time.Time{})
 }
@@ -225,23 +211,23 @@ func (a *AuthStore) Authenticate(token string) (flowg.Principal, error) {
 	rest, ok := strings.CutPrefix(token, tokenPrefix)
 	id, sec, ok2 := strings.Cut(rest, "_")
 	if !ok || !ok2 || len(id) != 18 || len(sec) != 43 {
-		return flowg.Principal{}, ErrBadToken
+		return flowg.Principal{}, flowg.ErrBadToken
 	}
 	var t tokenJSON
 	if err := a.getJSON(prefixToken+id, &t); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return flowg.Principal{}, ErrBadToken
+		if errors.Is(err, flowg.ErrNotFound) {
+			return flowg.Principal{}, flowg.ErrBadToken
 		}
 		return flowg.Principal{}, err
 	}
 	sum := sha256.Sum256([]byte(sec))
 	want, err := hex.DecodeString(t.Hash)
 	if err != nil || subtle.ConstantTimeCompare(sum[:], want) != 1 {
-		return flowg.Principal{}, ErrBadToken
+		return flowg.Principal{}, flowg.ErrBadToken
 	}
 	if !t.Expires.IsZero() && time.Now().After(t.Expires) {
 		a.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(prefixToken + id)) })
-		return flowg.Principal{}, ErrBadToken
+		return flowg.Principal{}, flowg.ErrBadToken
 	}
 	scopes, err := a.scopesOf(t.User)
 	if err != nil {
@@ -253,8 +239,8 @@ func (a *AuthStore) Authenticate(token string) (flowg.Principal, error) {
 func (a *AuthStore) scopesOf(user string) (map[flowg.Scope]bool, error) {
 	var u userJSON
 	if err := a.getJSON(prefixUser+user, &u); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, ErrBadToken // the user was deleted
+		if errors.Is(err, flowg.ErrNotFound) {
+			return nil, flowg.ErrBadToken // the user was deleted
 		}
 		return nil, err
 	}
@@ -262,7 +248,7 @@ func (a *AuthStore) scopesOf(user string) (map[flowg.Scope]bool, error) {
 	for _, r := range u.Roles {
 		var role roleJSON
 		if err := a.getJSON(prefixRole+r, &role); err != nil {
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, flowg.ErrNotFound) {
 				continue // a role deleted after it was given
 			}
 			return nil, err
@@ -297,7 +283,7 @@ func (a *AuthStore) RevokeToken(user, id string) error {
 		return err
 	}
 	if t.User != user {
-		return ErrNotFound
+		return flowg.ErrNotFound
 	}
 	return a.delete(prefixToken + id)
 }
@@ -333,20 +319,20 @@ func (a *AuthStore) PutUser(ctx context.Context, name, password string, roles []
 
 func (a *AuthStore) putUser(ctx context.Context, name, password string, roles []string, initial bool) error {
 	if err := flowg.ValidateName("user", name); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: %v", flowg.ErrInvalid, err)
 	}
 	if len(password) > flowg.MaxPasswordLen {
-		return fmt.Errorf("%w: password is longer than %d bytes", ErrInvalid, flowg.MaxPasswordLen)
+		return fmt.Errorf("%w: password is longer than %d bytes", flowg.ErrInvalid, flowg.MaxPasswordLen)
 	}
 	if password != "" && len(password) < flowg.MinPasswordLen && !initial {
-		return fmt.Errorf("%w: password is shorter than %d bytes", ErrInvalid, flowg.MinPasswordLen)
+		return fmt.Errorf("%w: password is shorter than %d bytes", flowg.ErrInvalid, flowg.MinPasswordLen)
 	}
 	roles = slices.Compact(slices.Sorted(slices.Values(roles)))
 	for _, r := range roles {
 		var role roleJSON
 		if err := a.getJSON(prefixRole+r, &role); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return fmt.Errorf("%w %q", ErrUnknownRole, r)
+			if errors.Is(err, flowg.ErrNotFound) {
+				return fmt.Errorf("%w %q", flowg.ErrUnknownRole, r)
 			}
 			return err
 		}
@@ -354,9 +340,9 @@ func (a *AuthStore) putUser(ctx context.Context, name, password string, roles []
 	var u userJSON
 	err := a.getJSON(prefixUser+name, &u)
 	switch {
-	case errors.Is(err, ErrNotFound) && password == "":
-		return fmt.Errorf("%w: a new user needs a password", ErrInvalid)
-	case err != nil && !errors.Is(err, ErrNotFound):
+	case errors.Is(err, flowg.ErrNotFound) && password == "":
+		return fmt.Errorf("%w: a new user needs a password", flowg.ErrInvalid)
+	case err != nil && !errors.Is(err, flowg.ErrNotFound):
 		return err
 	}
 	if password != "" {
@@ -413,15 +399,15 @@ func (a *AuthStore) Role(name string) (flowg.Role, error) {
 // PutRole creates or changes a role.
 func (a *AuthStore) PutRole(name string, scopes []flowg.Scope) error {
 	if err := flowg.ValidateName("role", name); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: %v", flowg.ErrInvalid, err)
 	}
 	if name == flowg.AdminRole {
-		return ErrBuiltin
+		return flowg.ErrBuiltin
 	}
 	scopes = slices.Compact(slices.Sorted(slices.Values(scopes)))
 	for _, s := range scopes {
 		if !flowg.ValidScope(s) {
-			return fmt.Errorf("%w: unknown scope %q (known: %v)", ErrInvalid, s, flowg.AllScopes)
+			return fmt.Errorf("%w: unknown scope %q (known: %v)", flowg.ErrInvalid, s, flowg.AllScopes)
 		}
 	}
 	if scopes == nil {
@@ -433,7 +419,7 @@ func (a *AuthStore) PutRole(name string, scopes []flowg.Scope) error {
 // DeleteRole deletes a role; users who had it lose its scopes.
 func (a *AuthStore) DeleteRole(name string) error {
 	if name == flowg.AdminRole {
-		return ErrBuiltin
+		return flowg.ErrBuiltin
 	}
 	if _, err := a.Role(name); err != nil {
 		return err
@@ -447,7 +433,7 @@ func (a *AuthStore) getJSON(key string, v any) error {
 	return a.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get([]byte(key))
 		if errors.Is(err, badger.ErrKeyNotFound) {
-			return ErrNotFound
+			return flowg.ErrNotFound
 		} else if err != nil {
 			return err
 		}

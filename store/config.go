@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -13,9 +12,6 @@ import (
 
 	flowg "github.com/flowg-server/flowg-server"
 )
-
-// ErrNotFound is a stream, user, role or token that does not exist.
-var ErrNotFound = errors.New("not found")
 
 // ConfigStore keeps the stream settings in the config database, with a copy
 // in memory for the ingest path.

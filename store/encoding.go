@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	flowg "github.com/flowg-server/flowg-server"
 )
 
 const (
@@ -61,13 +63,10 @@ func (id recordID) ts() uint64 { return binary.BigEndian.Uint64(id[:8]) }
 
 func encodeCursor(id recordID) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
-// ErrBadCursor is a cursor that this server did not hand out.
-var ErrBadCursor = errors.New("cursor is not one returned by a previous page")
-
 func decodeCursor(s string) (id recordID, err error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || len(b) != idLen {
-		return id, ErrBadCursor
+		return id, flowg.ErrBadCursor
 	}
 	copy(id[:], b)
 	return id, nil

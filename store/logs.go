@@ -14,15 +14,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	flowg "github.com/flowg-server/flowg-server"
-	"github.com/flowg-server/flowg-server/filter"
-)
-
-// Errors the log store returns where callers branch.
-var (
-	// ErrClosed is returned once Close has begun.
-	ErrClosed = errors.New("log store is closed")
-	// ErrBatchTooLarge is a batch too large to commit in one transaction.
-	ErrBatchTooLarge = errors.New("batch is too large to commit atomically")
 )
 
 // groupBytes bounds the bytes that the writer groups into one transaction,
@@ -134,18 +125,18 @@ func (s *LogStore) load() error {
 // none of them is stored.
 func (s *LogStore) Append(ctx context.Context, stream string, recs []flowg.Record) error {
 	if err := flowg.ValidateStreamName(stream); err != nil {
-		return err
+		return fmt.Errorf("%w: %v", flowg.ErrInvalid, err)
 	}
 	if len(recs) == 0 {
 		return nil
 	}
 	if len(recs) > flowg.MaxBatchRecords {
-		return fmt.Errorf("%w: %d records, more than the limit of %d", ErrBatchTooLarge, len(recs), flowg.MaxBatchRecords)
+		return fmt.Errorf("%w: %d records, more than the limit of %d", flowg.ErrTooLarge, len(recs), flowg.MaxBatchRecords)
 	}
 	req := &appendReq{stream: stream, recs: recs, vals: make([][]byte, len(recs)), done: make(chan error, 1)}
 	for i, r := range recs {
 		if err := r.Validate(); err != nil {
-			return fmt.Errorf("record %d: %w", i, err)
+			return fmt.Errorf("%w: record %d: %v", flowg.ErrInvalid, i, err)
 		}
 		req.vals[i] = encodeFields(r.Fields)
 		req.size += len(req.vals[i])
@@ -156,7 +147,7 @@ func (s *LogStore) Append(ctx context.Context, stream string, recs []flowg.Recor
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
-		return ErrClosed
+		return flowg.ErrClosed
 	}
 	select {
 	case s.appendCh <- req:
@@ -176,7 +167,7 @@ func (s *LogStore) do(ctx context.Context, fn func() error) error {
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
-		return ErrClosed
+		return flowg.ErrClosed
 	}
 	select {
 	case s.opCh <- req:
@@ -239,7 +230,7 @@ func (s *LogStore) commit(batch []*appendReq) {
 		return
 	}
 	if errors.Is(err, badger.ErrTxnTooBig) {
-		err = ErrBatchTooLarge
+		err = flowg.ErrTooLarge
 	}
 	n := 0
 	for _, r := range batch {
@@ -333,40 +324,15 @@ func (s *LogStore) Usage(stream string) flowg.StreamUsage {
 	return out
 }
 
-// Query selects records of one stream.
-type Query struct {
-	Stream string
-	// From and To bound the records' timestamps: From <= t < To. A zero
-	// From starts at the oldest record, a zero To ends at the newest.
-	From, To time.Time
-	// Filter selects records; nil selects all.
-	Filter *filter.Filter
-	// Limit is the most records a page holds.
-	Limit int
-	// Cursor continues after the last record of a previous page.
-	Cursor string
-	// Ascending returns the oldest records first; the default is newest first.
-	Ascending bool
-}
-
-// Page is one page of a query's answer.
-type Page struct {
-	Records []flowg.Record
-	// NextCursor continues the query; empty on the last page.
-	NextCursor string
-	// Scanned is the number of records and index entries read.
-	Scanned int
-}
-
 // Query answers q from the log database. A page ends when it holds Limit
 // records or when it has read the store's scan budget of entries, so that one
 // request never reads a whole large stream: a short page with a cursor means
 // "keep going".
-func (s *LogStore) Query(ctx context.Context, q Query) (Page, error) {
+func (s *LogStore) Query(ctx context.Context, q flowg.Query) (flowg.Page, error) {
 	start := time.Now()
 	defer func() { s.m.querySeconds.Observe(time.Since(start).Seconds()) }()
 	if _, ok := s.cfg.Stream(q.Stream); !ok {
-		return Page{}, fmt.Errorf("stream %q: %w", q.Stream, ErrNotFound)
+		return flowg.Page{}, fmt.Errorf("stream %q: %w", q.Stream, flowg.ErrNotFound)
 	}
 	var lo, hi recordID // [lo, hi)
 	if !q.From.IsZero() {
@@ -382,11 +348,11 @@ func (s *LogStore) Query(ctx context.Context, q Query) (Page, error) {
 	if q.Cursor != "" {
 		id, err := decodeCursor(q.Cursor)
 		if err != nil {
-			return Page{}, err
+			return flowg.Page{}, err
 		}
 		if q.Ascending {
 			if !increment(&id) {
-				return Page{}, nil
+				return flowg.Page{}, nil
 			}
 			lo = maxID(lo, id)
 		} else {
@@ -404,7 +370,7 @@ func (s *LogStore) Query(ctx context.Context, q Query) (Page, error) {
 			break
 		}
 	}
-	var page Page
+	var page flowg.Page
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: !q.Ascending, PrefetchValues: false})
 		defer it.Close()
@@ -479,7 +445,7 @@ func (s *LogStore) Streams() []string {
 func (s *LogStore) Settings(stream string) (flowg.StreamSettings, error) {
 	st, ok := s.cfg.Stream(stream)
 	if !ok {
-		return st, fmt.Errorf("stream %q: %w", stream, ErrNotFound)
+		return st, fmt.Errorf("stream %q: %w", stream, flowg.ErrNotFound)
 	}
 	return st, nil
 }
@@ -490,11 +456,11 @@ func (s *LogStore) Settings(stream string) (flowg.StreamSettings, error) {
 // fields that stop being indexed lose their index.
 func (s *LogStore) PutSettings(ctx context.Context, stream string, st flowg.StreamSettings) error {
 	if err := flowg.ValidateStreamName(stream); err != nil {
-		return err
+		return fmt.Errorf("%w: %v", flowg.ErrInvalid, err)
 	}
 	st.Normalize()
 	if err := st.Validate(); err != nil {
-		return err
+		return fmt.Errorf("%w: %v", flowg.ErrInvalid, err)
 	}
 	return s.do(ctx, func() error {
 		old, _ := s.cfg.Stream(stream)
@@ -564,7 +530,7 @@ func (s *LogStore) reindex(stream string, fields []string) error {
 // Purge deletes a stream: its records, indexes, usage and settings.
 func (s *LogStore) Purge(ctx context.Context, stream string) error {
 	if _, ok := s.cfg.Stream(stream); !ok {
-		return fmt.Errorf("stream %q: %w", stream, ErrNotFound)
+		return fmt.Errorf("stream %q: %w", stream, flowg.ErrNotFound)
 	}
 	return s.do(ctx, func() error {
 		if err := s.db.DropPrefix(dataPrefix(stream), indexPrefix(stream)); err != nil {

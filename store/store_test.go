@@ -44,7 +44,7 @@ func rec(i int, kv ...string) flowg.Record {
 	return flowg.Record{Timestamp: t0.Add(time.Duration(i) * time.Second), Fields: f}
 }
 
-func ns(p Page) []string {
+func ns(p flowg.Page) []string {
 	var out []string
 	for _, r := range p.Records {
 		out = append(out, r.Fields["n"])
@@ -78,20 +78,20 @@ func TestQuery_OrderWindowAndPages(t *testing.T) {
 	appendN(t, s, "app", 10)
 	ctx := context.Background()
 
-	p, err := s.Logs.Query(ctx, Query{Stream: "app"})
+	p, err := s.Logs.Query(ctx, flowg.Query{Stream: "app"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := ns(p); !slices.Equal(got, []string{"9", "8", "7", "6", "5", "4", "3", "2", "1", "0"}) || p.NextCursor != "" {
 		t.Fatalf("newest first = %v cursor %q", got, p.NextCursor)
 	}
-	p, _ = s.Logs.Query(ctx, Query{Stream: "app", Ascending: true, From: t0.Add(2 * time.Second), To: t0.Add(5 * time.Second)})
+	p, _ = s.Logs.Query(ctx, flowg.Query{Stream: "app", Ascending: true, From: t0.Add(2 * time.Second), To: t0.Add(5 * time.Second)})
 	if got := ns(p); !slices.Equal(got, []string{"2", "3", "4"}) {
 		t.Fatalf("window [2s,5s) ascending = %v", got)
 	}
 	for _, asc := range []bool{false, true} {
 		var all []string
-		q := Query{Stream: "app", Limit: 3, Ascending: asc}
+		q := flowg.Query{Stream: "app", Limit: 3, Ascending: asc}
 		for pages := 0; ; pages++ {
 			p, err := s.Logs.Query(ctx, q)
 			if err != nil {
@@ -125,12 +125,12 @@ func TestQuery_IndexAndScanAgree(t *testing.T) {
 		`level = "nope"`, `level = "info" and n ~= "^1"`,
 	} {
 		flt := mustFilter(t, f)
-		viaIndex, err := s.Logs.Query(ctx, Query{Stream: "app", Filter: flt, Limit: 1000})
+		viaIndex, err := s.Logs.Query(ctx, flowg.Query{Stream: "app", Filter: flt, Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The same filter behind an or cannot use the index: a full scan.
-		scan, err := s.Logs.Query(ctx, Query{Stream: "app", Filter: mustFilter(t, "("+f+`) or n = "none"`), Limit: 1000})
+		scan, err := s.Logs.Query(ctx, flowg.Query{Stream: "app", Filter: mustFilter(t, "("+f+`) or n = "none"`), Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func TestQuery_ScanBudgetGivesCursor(t *testing.T) {
 	}
 	defer s.Close()
 	appendN(t, s, "app", 10)
-	q := Query{Stream: "app", Filter: mustFilter(t, `n = "0"`)}
+	q := flowg.Query{Stream: "app", Filter: mustFilter(t, `n = "0"`)}
 	var found []string
 	for range 5 {
 		p, err := s.Logs.Query(context.Background(), q)
@@ -173,10 +173,10 @@ func TestQuery_ScanBudgetGivesCursor(t *testing.T) {
 func TestQuery_Failure(t *testing.T) {
 	s := openTest(t, t.TempDir())
 	appendN(t, s, "app", 1)
-	if _, err := s.Logs.Query(context.Background(), Query{Stream: "nope"}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Logs.Query(context.Background(), flowg.Query{Stream: "nope"}); !errors.Is(err, flowg.ErrNotFound) {
 		t.Fatalf("unknown stream: %v", err)
 	}
-	if _, err := s.Logs.Query(context.Background(), Query{Stream: "app", Cursor: "xyz"}); !errors.Is(err, ErrBadCursor) {
+	if _, err := s.Logs.Query(context.Background(), flowg.Query{Stream: "app", Cursor: "xyz"}); !errors.Is(err, flowg.ErrBadCursor) {
 		t.Fatalf("bad cursor: %v", err)
 	}
 }
@@ -223,7 +223,7 @@ func TestAppend_ConcurrentAndReopen(t *testing.T) {
 	if u := s.Logs.Usage("app"); u.Records != 400 {
 		t.Fatalf("after reopen: %d records, want 400", u.Records)
 	}
-	p, _ := s.Logs.Query(context.Background(), Query{Stream: "app", Limit: 1000})
+	p, _ := s.Logs.Query(context.Background(), flowg.Query{Stream: "app", Limit: 1000})
 	if len(p.Records) != 400 {
 		t.Fatalf("after reopen the query finds %d records", len(p.Records))
 	}
@@ -256,7 +256,7 @@ func TestRetention(t *testing.T) {
 	if u.Records != 5000-400 || !u.Oldest.Equal(t0.Add(400*time.Second)) {
 		t.Fatalf("age retention left %d records from %s", u.Records, u.Oldest)
 	}
-	p, _ := s.Logs.Query(ctx, Query{Stream: "age", Filter: mustFilter(t, `level = "info"`), Limit: 5000, Ascending: true})
+	p, _ := s.Logs.Query(ctx, flowg.Query{Stream: "age", Filter: mustFilter(t, `level = "info"`), Limit: 5000, Ascending: true})
 	if p.Records[0].Fields["n"] != "402" {
 		t.Fatalf("index still finds deleted records: first info record is %s", p.Records[0].Fields["n"])
 	}
@@ -276,11 +276,11 @@ func TestPutSettings_IndexesExistingRecords(t *testing.T) {
 	if err := s.Logs.PutSettings(ctx, "app", flowg.StreamSettings{IndexedFields: []string{"host"}}); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := s.Logs.Query(ctx, Query{Stream: "app", Filter: mustFilter(t, `host = "h1"`), Limit: 100})
+	p, _ := s.Logs.Query(ctx, flowg.Query{Stream: "app", Filter: mustFilter(t, `host = "h1"`), Limit: 100})
 	if len(p.Records) != 15 || p.Scanned != 15 {
 		t.Fatalf("new index: %d records from %d entries, want 15 from 15", len(p.Records), p.Scanned)
 	}
-	p, _ = s.Logs.Query(ctx, Query{Stream: "app", Filter: mustFilter(t, `level = "warn"`), Limit: 100})
+	p, _ = s.Logs.Query(ctx, flowg.Query{Stream: "app", Filter: mustFilter(t, `level = "warn"`), Limit: 100})
 	if len(p.Records) != 10 || p.Scanned != 30 {
 		t.Fatalf("dropped index: %d records from %d entries, want 10 from a 30-record scan", len(p.Records), p.Scanned)
 	}
@@ -297,14 +297,14 @@ func TestPurge(t *testing.T) {
 	if err := s.Logs.Purge(ctx, "app"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Logs.Query(ctx, Query{Stream: "app"}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Logs.Query(ctx, flowg.Query{Stream: "app"}); !errors.Is(err, flowg.ErrNotFound) {
 		t.Fatalf("purged stream still answers: %v", err)
 	}
 	if u := s.Logs.Usage("app2"); u.Records != 10 {
 		t.Fatalf("purging app touched app2: %d records", u.Records)
 	}
 	appendN(t, s, "app", 2)
-	if p, _ := s.Logs.Query(ctx, Query{Stream: "app"}); len(p.Records) != 2 {
+	if p, _ := s.Logs.Query(ctx, flowg.Query{Stream: "app"}); len(p.Records) != 2 {
 		t.Fatalf("recreated stream holds %d records, want 2", len(p.Records))
 	}
 }
@@ -316,7 +316,7 @@ func TestSubscribe(t *testing.T) {
 	appendN(t, s, "other", 1)
 	appendN(t, s, "app", 3)
 	select {
-	case recs := <-sub.C:
+	case recs := <-sub.Records():
 		if len(recs) != 3 {
 			t.Fatalf("got %d records, want 3", len(recs))
 		}
@@ -326,7 +326,7 @@ func TestSubscribe(t *testing.T) {
 	for range tailBuffer + 1 {
 		appendN(t, s, "app", 1)
 	}
-	for range sub.C {
+	for range sub.Records() {
 	}
 	if !sub.Lagged() {
 		t.Fatal("a subscriber that fell behind was not marked lagged")
@@ -347,14 +347,14 @@ func TestAuth(t *testing.T) {
 	if err != nil || p.User != "root" || !p.Has(flowg.ScopeWriteACLs) {
 		t.Fatalf("Authenticate = %+v, %v", p, err)
 	}
-	if _, err := a.Login(ctx, "root", "wrong"); !errors.Is(err, ErrBadCredentials) {
+	if _, err := a.Login(ctx, "root", "wrong"); !errors.Is(err, flowg.ErrBadCredentials) {
 		t.Fatalf("wrong password: %v", err)
 	}
-	if _, err := a.Login(ctx, "nobody", "root"); !errors.Is(err, ErrBadCredentials) {
+	if _, err := a.Login(ctx, "nobody", "root"); !errors.Is(err, flowg.ErrBadCredentials) {
 		t.Fatalf("unknown user: %v", err)
 	}
 	for _, bad := range []string{"", "fgt_", tok + "x", tok[:len(tok)-1] + "A", "Bearer " + tok} {
-		if _, err := a.Authenticate(bad); !errors.Is(err, ErrBadToken) {
+		if _, err := a.Authenticate(bad); !errors.Is(err, flowg.ErrBadToken) {
 			t.Fatalf("Authenticate(%q) = %v", bad, err)
 		}
 	}
@@ -362,16 +362,16 @@ func TestAuth(t *testing.T) {
 	if err := a.PutRole("reader", []flowg.Scope{"read_streams"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.PutRole("x", []flowg.Scope{"fly"}); !errors.Is(err, ErrInvalid) {
+	if err := a.PutRole("x", []flowg.Scope{"fly"}); !errors.Is(err, flowg.ErrInvalid) {
 		t.Fatalf("unknown scope: %v", err)
 	}
-	if err := a.PutRole(flowg.AdminRole, nil); !errors.Is(err, ErrBuiltin) {
+	if err := a.PutRole(flowg.AdminRole, nil); !errors.Is(err, flowg.ErrBuiltin) {
 		t.Fatalf("changing admin: %v", err)
 	}
-	if err := a.PutUser(ctx, "alice", "short", []string{"reader"}); !errors.Is(err, ErrInvalid) {
+	if err := a.PutUser(ctx, "alice", "short", []string{"reader"}); !errors.Is(err, flowg.ErrInvalid) {
 		t.Fatalf("short password: %v", err)
 	}
-	if err := a.PutUser(ctx, "alice", "a-long-password", []string{"ghost"}); !errors.Is(err, ErrUnknownRole) {
+	if err := a.PutUser(ctx, "alice", "a-long-password", []string{"ghost"}); !errors.Is(err, flowg.ErrUnknownRole) {
 		t.Fatalf("unknown role: %v", err)
 	}
 	if err := a.PutUser(ctx, "alice", "a-long-password", []string{"reader"}); err != nil {
@@ -389,22 +389,22 @@ func TestAuth(t *testing.T) {
 	if err != nil || !p.Has(flowg.ScopeReadStreams) || p.Has(flowg.ScopeSendLogs) {
 		t.Fatalf("personal token: %+v, %v", p, err)
 	}
-	if err := a.RevokeToken("root", info.ID); !errors.Is(err, ErrNotFound) {
+	if err := a.RevokeToken("root", info.ID); !errors.Is(err, flowg.ErrNotFound) {
 		t.Fatalf("revoking another user's token: %v", err)
 	}
 	if err := a.RevokeToken("alice", info.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Authenticate(pat); !errors.Is(err, ErrBadToken) {
+	if _, err := a.Authenticate(pat); !errors.Is(err, flowg.ErrBadToken) {
 		t.Fatalf("revoked token: %v", err)
 	}
 	if err := a.DeleteUser("alice"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Authenticate(at); !errors.Is(err, ErrBadToken) {
+	if _, err := a.Authenticate(at); !errors.Is(err, flowg.ErrBadToken) {
 		t.Fatalf("token of a deleted user: %v", err)
 	}
-	if err := a.DeleteRole(flowg.AdminRole); !errors.Is(err, ErrBuiltin) {
+	if err := a.DeleteRole(flowg.AdminRole); !errors.Is(err, flowg.ErrBuiltin) {
 		t.Fatalf("deleting admin: %v", err)
 	}
 }

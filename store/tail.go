@@ -6,12 +6,8 @@ import flowg "github.com/flowg-server/flowg-server"
 // before it is dropped.
 const tailBuffer = 256
 
-// Subscription receives the records committed to one stream after it was
-// made, batch by batch, in commit order.
+// Subscription is the store's flowg.Subscription.
 type Subscription struct {
-	// C yields batches; it is closed when the subscription ends: by Close,
-	// by the store closing, or because the reader fell behind (Lagged).
-	C      <-chan []flowg.Record
 	c      chan []flowg.Record
 	s      *LogStore
 	stream string
@@ -19,13 +15,12 @@ type Subscription struct {
 }
 
 // Subscribe starts a subscription to stream.
-func (s *LogStore) Subscribe(stream string) *Subscription {
-	c := make(chan []flowg.Record, tailBuffer)
-	sub := &Subscription{C: c, c: c, s: s, stream: stream}
+func (s *LogStore) Subscribe(stream string) flowg.Subscription {
+	sub := &Subscription{c: make(chan []flowg.Record, tailBuffer), s: s, stream: stream}
 	s.subsMu.Lock()
 	defer s.subsMu.Unlock()
 	if s.closed {
-		close(c)
+		close(sub.c)
 		return sub
 	}
 	set := s.subs[stream]
@@ -36,6 +31,9 @@ func (s *LogStore) Subscribe(stream string) *Subscription {
 	set[sub] = struct{}{}
 	return sub
 }
+
+// Records yields the committed batches.
+func (sub *Subscription) Records() <-chan []flowg.Record { return sub.c }
 
 // Lagged reports whether the subscription ended because its reader fell
 // behind. Call it after C is closed.

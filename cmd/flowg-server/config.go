@@ -1,0 +1,298 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// errUsage is a command line that does not parse; the flag package has
+// already printed why.
+var errUsage = errors.New("usage")
+
+// tlsFlags are the TLS settings of one listener.
+type tlsFlags struct {
+	on             bool
+	cert, key, cas string
+}
+
+// config is everything the command line and FLOWG_* variables say.
+type config struct {
+	nodeID, joinNodeID, joinEndpoint string
+	cookie, stateDir, advertise      string
+	authDir, logDir, configDir       string
+	initialUser, initialPassword     string
+	syncWrites                       bool
+	retentionEvery, gcEvery          time.Duration
+	httpBind, mgmtBind, syslogBind   string
+	httpTLS, mgmtTLS                 tlsFlags
+	logLevel, logFormat              string
+	shutdownTimeout                  time.Duration
+	showVersion                      bool
+}
+
+// MinCookieLen is the shortest cluster cookie accepted, in bytes.
+const MinCookieLen = 16
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("flowg-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.nodeID, "cluster-node-id", "", "this node's ID (default: generated once and kept in the cluster state dir)")
+	fs.StringVar(&c.joinNodeID, "cluster-join-node-id", "", "ID of the node to join through")
+	fs.StringVar(&c.joinEndpoint, "cluster-join-endpoint", "", "management URL of the node to join through, e.g. http://10.0.0.1:9113")
+	fs.StringVar(&c.cookie, "cluster-cookie", "", "shared secret (at least 16 bytes) that keys encryption and authentication between nodes")
+	fs.StringVar(&c.stateDir, "cluster-state-dir", "", "node identity and cluster state (default: <parent of the data dirs>/state)")
+	fs.StringVar(&c.advertise, "cluster-advertise", "", "address other nodes reach this node's management port at (default: from --mgmt-bind)")
+	fs.StringVar(&c.authDir, "auth-dir", "./data/auth", "auth database directory")
+	fs.StringVar(&c.logDir, "log-dir", "./data/logs", "log database directory")
+	fs.StringVar(&c.configDir, "config-dir", "./data/config", "config database directory")
+	fs.StringVar(&c.initialUser, "auth-initial-user", "root", "initial user, created with the admin role when no user exists")
+	fs.StringVar(&c.initialPassword, "auth-initial-password", "root", "password of the initial user")
+	fs.BoolVar(&c.syncWrites, "log-sync-writes", false, "fsync every commit, so acknowledged records survive power loss")
+	fs.DurationVar(&c.retentionEvery, "log-retention-interval", time.Minute, "how often retention runs")
+	fs.DurationVar(&c.gcEvery, "log-gc-interval", 10*time.Minute, "how often value-log garbage collection runs")
+	fs.StringVar(&c.httpBind, "http-bind", ":5080", "address of the public HTTP API")
+	fs.BoolVar(&c.httpTLS.on, "http-tls", false, "serve the public API over TLS")
+	fs.StringVar(&c.httpTLS.cert, "http-tls-cert", "", "PEM certificate of the public API")
+	fs.StringVar(&c.httpTLS.key, "http-tls-key", "", "PEM key of the public API")
+	fs.StringVar(&c.mgmtBind, "mgmt-bind", ":9113", "address of the management API (health, metrics, cluster)")
+	fs.BoolVar(&c.mgmtTLS.on, "mgmt-tls", false, "serve the management API over TLS")
+	fs.StringVar(&c.mgmtTLS.cert, "mgmt-tls-cert", "", "PEM certificate of the management API")
+	fs.StringVar(&c.mgmtTLS.key, "mgmt-tls-key", "", "PEM key of the management API")
+	fs.StringVar(&c.mgmtTLS.cas, "mgmt-tls-client-ca", "", "PEM CA bundle; when set, management clients must present a certificate it signed")
+	fs.StringVar(&c.syslogBind, "syslog-bind", ":5514", "address of the syslog listener")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: flowg-server [flags]\n\nEvery flag is also read from FLOWG_<NAME> (e.g. --cluster-cookie from FLOWG_CLUSTER_COOKIE); flags win.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("FLOWG")); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		if strings.HasPrefix(err.Error(), "error parsing environment") {
+			fmt.Fprintln(stderr, err)
+		}
+		return nil, errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
+		return nil, errUsage
+	}
+	return c, nil
+}
+
+var nodeIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// validate checks every value and fills the derived ones. Each error names
+// its flag.
+func (c *config) validate() error {
+	for _, b := range []struct{ flag, addr string }{
+		{"--http-bind", c.httpBind}, {"--mgmt-bind", c.mgmtBind}, {"--syslog-bind", c.syslogBind},
+	} {
+		if err := checkBind(b.addr); err != nil {
+			return fmt.Errorf("%s %q: %w", b.flag, b.addr, err)
+		}
+	}
+	if c.nodeID != "" && !nodeIDRE.MatchString(c.nodeID) {
+		return fmt.Errorf("--cluster-node-id %q: use 1 to 64 letters, digits, '_', '.' and '-', starting with a letter or digit", c.nodeID)
+	}
+	if c.joinNodeID != "" && !nodeIDRE.MatchString(c.joinNodeID) {
+		return fmt.Errorf("--cluster-join-node-id %q: use 1 to 64 letters, digits, '_', '.' and '-', starting with a letter or digit", c.joinNodeID)
+	}
+	if c.joinNodeID != "" && c.joinEndpoint == "" {
+		return errors.New("--cluster-join-node-id needs --cluster-join-endpoint")
+	}
+	if c.joinEndpoint != "" {
+		if err := checkEndpoint(c.joinEndpoint); err != nil {
+			return fmt.Errorf("--cluster-join-endpoint %q: %w", c.joinEndpoint, err)
+		}
+	}
+	if c.cookie != "" && len(c.cookie) < MinCookieLen {
+		return fmt.Errorf("--cluster-cookie is %d bytes; it must be at least %d (try: openssl rand -hex 32)", len(c.cookie), MinCookieLen)
+	}
+	if c.advertise != "" {
+		if _, _, err := net.SplitHostPort(c.advertise); err != nil && net.ParseIP(c.advertise) == nil {
+			return fmt.Errorf("--cluster-advertise %q: not an IP or host:port", c.advertise)
+		}
+	}
+	if c.initialUser == "" || c.initialPassword == "" {
+		return errors.New("--auth-initial-user and --auth-initial-password must not be empty")
+	}
+	if c.retentionEvery < time.Second {
+		return fmt.Errorf("--log-retention-interval %s: must be at least 1s", c.retentionEvery)
+	}
+	if c.gcEvery < time.Second {
+		return fmt.Errorf("--log-gc-interval %s: must be at least 1s", c.gcEvery)
+	}
+	if c.shutdownTimeout <= 0 {
+		return fmt.Errorf("--shutdown-timeout %s: must be positive", c.shutdownTimeout)
+	}
+	if _, err := parseLevel(c.logLevel); err != nil {
+		return fmt.Errorf("--log-level %q: %w", c.logLevel, err)
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return fmt.Errorf("--log-format %q: use text or json", c.logFormat)
+	}
+	for _, d := range []struct{ flag, dir string }{
+		{"--auth-dir", c.authDir}, {"--log-dir", c.logDir}, {"--config-dir", c.configDir},
+	} {
+		if err := checkDir(d.dir); err != nil {
+			return fmt.Errorf("%s %q: %w", d.flag, d.dir, err)
+		}
+	}
+	if c.stateDir == "" {
+		c.stateDir = defaultStateDir(c.authDir, c.logDir, c.configDir)
+	}
+	if err := checkDir(c.stateDir); err != nil {
+		return fmt.Errorf("--cluster-state-dir %q: %w", c.stateDir, err)
+	}
+	return nil
+}
+
+// defaultStateDir puts the cluster state beside the data directories: in
+// their common parent when they share one (./data/node0/{auth,logs,config}
+// gives ./data/node0/state), else beside the auth directory, which no two
+// nodes can share.
+func defaultStateDir(auth, logs, cfg string) string {
+	p := filepath.Dir(filepath.Clean(auth))
+	if filepath.Dir(filepath.Clean(logs)) == p && filepath.Dir(filepath.Clean(cfg)) == p {
+		return filepath.Join(p, "state")
+	}
+	return filepath.Clean(auth) + ".state"
+}
+
+func checkBind(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("not host:port (e.g. :5080 or 127.0.0.1:5080)")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		return fmt.Errorf("host %q is neither an IP address nor a host name", host)
+	}
+	return nil
+}
+
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(h, ".") {
+		if l == "" || len(l) > 63 || strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func checkEndpoint(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return errors.New("scheme must be http or https (e.g. http://10.0.0.1:9113)")
+	}
+	if u.Hostname() == "" {
+		return errors.New("URL has no host")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q is not a number from 1 to 65535", p)
+		}
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
+		return errors.New("give scheme, host and port only")
+	}
+	return nil
+}
+
+// checkDir creates dir if need be and checks that it is a writable directory.
+func checkDir(dir string) error {
+	if dir == "" {
+		return errors.New("must not be empty")
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("cannot create: %w", errors.Unwrap(err))
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("not writable: %w", errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, errors.New("use debug, info, warn or error")
+	}
+	return l, nil
+}
+
+// serverTLS builds the TLS config of a listener, or nil when TLS is off.
+func serverTLS(name string, t tlsFlags) (*tls.Config, error) {
+	if !t.on {
+		if t.cert != "" || t.key != "" || t.cas != "" {
+			return nil, fmt.Errorf("--%s-tls-* flags are set but --%s-tls is not", name, name)
+		}
+		return nil, nil
+	}
+	if t.cert == "" || t.key == "" {
+		return nil, fmt.Errorf("--%s-tls needs --%s-tls-cert and --%s-tls-key", name, name, name)
+	}
+	cert, err := tls.LoadX509KeyPair(t.cert, t.key)
+	if err != nil {
+		return nil, fmt.Errorf("--%s-tls-cert/--%s-tls-key: %w", name, name, err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.cas != "" {
+		pem, err := os.ReadFile(t.cas)
+		if err != nil {
+			return nil, fmt.Errorf("--%s-tls-client-ca: %w", name, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--%s-tls-client-ca %q: no PEM certificate in it", name, t.cas)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}

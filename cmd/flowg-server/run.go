@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/httpapi"
+	"github.com/flowg-server/flowg-server/store"
+)
+
+// Run runs one node until ctx ends, then shuts it down in order: stop taking
+// ingest and end live tails, stop the HTTP servers once in-flight requests
+// are done (bounded by --shutdown-timeout), close the stores.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if c.showVersion {
+		fmt.Fprintln(stdout, "flowg-server", versionString())
+		return nil
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	level, _ := parseLevel(c.logLevel)
+	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	if c.logFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+	}
+	log := slog.New(handler)
+
+	httpTLS, err := serverTLS("http", c.httpTLS)
+	if err != nil {
+		return err
+	}
+	mgmtTLS, err := serverTLS("mgmt", c.mgmtTLS)
+	if err != nil {
+		return err
+	}
+	lock, err := lockStateDir(c.stateDir)
+	if err != nil {
+		return fmt.Errorf("--cluster-state-dir %q: %w", c.stateDir, err)
+	}
+	defer lock.Close()
+	nodeID, err := nodeIdentity(c.stateDir, c.nodeID, log)
+	if err != nil {
+		return fmt.Errorf("--cluster-state-dir %q: cannot keep the node ID: %w", c.stateDir, err)
+	}
+	log = log.With("node_id", nodeID)
+	log.Info("starting flowg-server", "version", versionString(), "auth_dir", c.authDir, "log_dir", c.logDir,
+		"config_dir", c.configDir, "state_dir", c.stateDir)
+	if c.cookie == "" {
+		log.Warn("no --cluster-cookie: traffic between nodes is neither encrypted nor authenticated")
+	}
+
+	// Listen first, so that a port in use fails the start before any
+	// database is opened.
+	httpLn, err := listen("--http-bind", c.httpBind, httpTLS)
+	if err != nil {
+		return err
+	}
+	defer httpLn.Close()
+	mgmtLn, err := listen("--mgmt-bind", c.mgmtBind, mgmtTLS)
+	if err != nil {
+		return err
+	}
+	defer mgmtLn.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sc := store.DefaultConfig()
+	sc.AuthDir, sc.LogDir, sc.ConfigDir = c.authDir, c.logDir, c.configDir
+	sc.SyncWrites = c.syncWrites
+	sc.InitialUser, sc.InitialPassword = c.initialUser, c.initialPassword
+	sc.Logger, sc.Registerer = log, reg
+	openStart := time.Now()
+	st, err := store.Open(ctx, sc)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log.Info("stores open", "took", time.Since(openStart).Round(time.Millisecond))
+
+	scheme := "http"
+	if mgmtTLS != nil {
+		scheme = "https"
+	}
+	self := flowg.Node{
+		ID:       nodeID,
+		Endpoint: scheme + "://" + advertiseAddr(c.advertise, mgmtLn.Addr()),
+		Status:   "alive",
+		HTTPAddr: advertiseAddr("", httpLn.Addr()),
+		Syslog:   advertiseHostPort(c.syslogBind),
+	}
+	api, err := httpapi.New(httpapi.Config{
+		Logs: st.Logs, Auth: st.Auth, Cluster: singleNode{self},
+		Logger: log, Registerer: reg, Gatherer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	public := httpapi.NewServer(api.Public(), httpTLS, log)
+	mgmt := httpapi.NewServer(api.Management(nil), mgmtTLS, log)
+	errc := make(chan error, 2)
+	go func() { errc <- serve(public, httpLn, "--http-bind") }()
+	go func() { errc <- serve(mgmt, mgmtLn, "--mgmt-bind") }()
+	maintCtx, stopMaint := context.WithCancel(context.Background())
+	maintDone := make(chan struct{})
+	go func() {
+		defer close(maintDone)
+		st.Logs.RunMaintenance(maintCtx, c.retentionEvery, c.gcEvery)
+	}()
+	api.SetReady(true)
+	log.Info("serving", "http", httpLn.Addr().String(), "mgmt", mgmtLn.Addr().String(), "endpoint", self.Endpoint)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-errc:
+		log.Error("a listener failed; shutting down", "err", runErr)
+	}
+
+	step := func(name string, fn func() error) {
+		start := time.Now()
+		if err := fn(); err != nil {
+			log.Error("shutdown step failed", "step", name, "err", err)
+			runErr = errors.Join(runErr, err)
+			return
+		}
+		log.Info("shutdown step done", "step", name, "took", time.Since(start).Round(time.Millisecond))
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	step("stop ingest", func() error { api.StopIngest(); return nil })
+	step("stop maintenance", func() error { stopMaint(); <-maintDone; return nil })
+	step("stop public API", func() error { return public.Shutdown(sctx) })
+	step("stop management API", func() error { return mgmt.Shutdown(sctx) })
+	step("close stores", st.Close)
+	return runErr
+}
+
+// listen opens a TCP listener, with TLS when tlsConfig is set.
+func listen(flagName, addr string, tlsConfig *tls.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", flagName, addr, err)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	return ln, nil
+}
+
+func serve(srv *http.Server, ln net.Listener, flagName string) error {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: %w", flagName, err)
+	}
+	return nil
+}
+
+// advertiseAddr is the address other hosts reach a listener at: override
+// when given, else the bound address with an unspecified host (0.0.0.0, ::)
+// replaced by this host's first non-loopback address.
+func advertiseAddr(override string, bound net.Addr) string {
+	_, port, _ := net.SplitHostPort(bound.String())
+	if override != "" {
+		if _, _, err := net.SplitHostPort(override); err == nil {
+			return override
+		}
+		return net.JoinHostPort(override, port)
+	}
+	return advertiseHostPort(bound.String())
+}
+
+// advertiseHostPort replaces an empty or unspecified host in addr with this
+// host's first non-loopback address.
+func advertiseHostPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return addr
+	}
+	return net.JoinHostPort(firstHostIP(), port)
+}
+
+func firstHostIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+// singleNode is the cluster view of a node that is its own cluster.
+type singleNode struct{ self flowg.Node }
+
+func (s singleNode) Nodes() []flowg.Node { return []flowg.Node{s.self} }

@@ -1,0 +1,167 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	flowg "github.com/flowg-server/flowg-server"
+)
+
+// LogStore is what the API needs of the log store.
+type LogStore interface {
+	Append(ctx context.Context, stream string, recs []flowg.Record) error
+	Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
+	Subscribe(stream string) flowg.Subscription
+	Streams() []string
+	Usage(stream string) flowg.StreamUsage
+	Settings(stream string) (flowg.StreamSettings, error)
+	PutSettings(ctx context.Context, stream string, s flowg.StreamSettings) error
+	Purge(ctx context.Context, stream string) error
+}
+
+// AuthStore is what the API needs of the auth store.
+type AuthStore interface {
+	Login(ctx context.Context, user, password string) (string, error)
+	Authenticate(token string) (flowg.Principal, error)
+	CreateToken(user, name string) (string, flowg.TokenInfo, error)
+	Tokens(user string) ([]flowg.TokenInfo, error)
+	RevokeToken(user, id string) error
+	Users() ([]flowg.User, error)
+	User(name string) (flowg.User, error)
+	PutUser(ctx context.Context, name, password string, roles []string) error
+	DeleteUser(name string) error
+	Roles() ([]flowg.Role, error)
+	Role(name string) (flowg.Role, error)
+	PutRole(name string, scopes []flowg.Scope) error
+	DeleteRole(name string) error
+}
+
+// ClusterView lists the nodes of the cluster.
+type ClusterView interface {
+	Nodes() []flowg.Node
+}
+
+// Limits bound what a client may send.
+type Limits struct {
+	// MaxBodyBytes bounds an ingest request body. Default 8 MiB.
+	MaxBodyBytes int64
+	// MaxQueryLimit bounds the limit parameter of a query. Default 10,000.
+	MaxQueryLimit int
+	// MaxWatchers bounds the live tails open at once. Default 256.
+	MaxWatchers int
+}
+
+// DefaultLimits returns the documented limits.
+func DefaultLimits() Limits {
+	return Limits{MaxBodyBytes: 8 << 20, MaxQueryLimit: 10_000, MaxWatchers: 256}
+}
+
+// maxAdminBody bounds the body of every request but ingest.
+const maxAdminBody = 64 << 10
+
+// Config wires the API to the stores.
+type Config struct {
+	Logs    LogStore
+	Auth    AuthStore
+	Cluster ClusterView
+	Limits  Limits
+	// Logger receives the API's log lines. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the API's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Gatherer is served at /metrics; nil serves the default gatherer.
+	Gatherer prometheus.Gatherer
+	// Heartbeat is how often a live tail sends a keep-alive comment.
+	// Default 15s.
+	Heartbeat time.Duration
+}
+
+// API holds the handlers of both servers.
+type API struct {
+	cfg      Config
+	log      *slog.Logger
+	m        *metrics
+	ready    atomic.Bool
+	draining atomic.Bool
+	watchers atomic.Int64
+	// stop ends every live tail when shutdown begins.
+	stop       chan struct{}
+	stopCalled atomic.Bool
+}
+
+// New returns an API; it serves nothing until its handlers are mounted.
+func New(cfg Config) (*API, error) {
+	if cfg.Logs == nil || cfg.Auth == nil || cfg.Cluster == nil {
+		return nil, errors.New("httpapi: Logs, Auth and Cluster are required")
+	}
+	d := DefaultLimits()
+	if cfg.Limits.MaxBodyBytes <= 0 {
+		cfg.Limits.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if cfg.Limits.MaxQueryLimit <= 0 {
+		cfg.Limits.MaxQueryLimit = d.MaxQueryLimit
+	}
+	if cfg.Limits.MaxWatchers <= 0 {
+		cfg.Limits.MaxWatchers = d.MaxWatchers
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 15 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &API{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), stop: make(chan struct{})}
+	a.m = newMetrics()
+	if cfg.Registerer != nil {
+		if err := a.m.register(cfg.Registerer); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// SetReady marks the node ready (or not) on /ready.
+func (a *API) SetReady(ok bool) { a.ready.Store(ok) }
+
+// StopIngest makes ingest requests answer 503 from now on and ends every
+// live tail; it is the first step of shutdown.
+func (a *API) StopIngest() {
+	a.draining.Store(true)
+	a.ready.Store(false)
+	if a.stopCalled.CompareAndSwap(false, true) {
+		close(a.stop)
+	}
+}
+
+// NewServer returns an http.Server with the timeouts and header limit every
+// flowg listener uses; tlsConfig may be nil.
+func NewServer(h http.Handler, tlsConfig *tls.Config, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second, // live tails lift it for themselves
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+// bearer extracts the token of an Authorization: Bearer header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}

@@ -1,0 +1,246 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+
+	flowg "github.com/flowg-server/flowg-server"
+)
+
+// maxJSONDepth bounds the nesting of an ingested object.
+const maxJSONDepth = 32
+
+// ParseStruct parses the body of a struct ingest: {"records":[{...}, ...]},
+// or, when ndjson is true, one JSON object per line. Nested objects flatten
+// to dotted keys, numbers and booleans to their text, arrays to their JSON
+// text; null fields are dropped. A "timestamp" or "@timestamp" field (RFC
+// 3339, or a Unix epoch in s, ms, µs or ns) sets the record's time, else
+// now does. Every record is checked against the field limits; the first
+// problem fails the whole body.
+func ParseStruct(body []byte, ndjson bool, now time.Time) ([]flowg.Record, error) {
+	var p fastjson.Parser
+	if !ndjson {
+		v, err := p.ParseBytes(body)
+		if err != nil {
+			return nil, fmt.Errorf("bad JSON body: %v", err)
+		}
+		if v.Type() != fastjson.TypeObject {
+			return nil, errors.New(`body must be a JSON object {"records": [...]}`)
+		}
+		recsV := v.Get("records")
+		if recsV == nil {
+			return nil, errors.New(`body has no "records" array`)
+		}
+		arr, err := recsV.Array()
+		if err != nil {
+			return nil, errors.New(`"records" must be an array of objects`)
+		}
+		if len(arr) > flowg.MaxBatchRecords {
+			return nil, fmt.Errorf("%w: %d records, more than the limit of %d", flowg.ErrTooLarge, len(arr), flowg.MaxBatchRecords)
+		}
+		recs := make([]flowg.Record, 0, len(arr))
+		for i, rv := range arr {
+			rec, err := toRecord(rv, now)
+			if err != nil {
+				return nil, fmt.Errorf("record %d: %w", i, err)
+			}
+			recs = append(recs, rec)
+		}
+		return recs, nil
+	}
+	var recs []flowg.Record
+	for line := 1; len(body) > 0; line++ {
+		var l []byte
+		l, body, _ = bytes.Cut(body, []byte{'\n'})
+		l = bytes.TrimSpace(l)
+		if len(l) == 0 {
+			continue
+		}
+		if len(recs) == flowg.MaxBatchRecords {
+			return nil, fmt.Errorf("%w: more than %d records", flowg.ErrTooLarge, flowg.MaxBatchRecords)
+		}
+		v, err := p.ParseBytes(l)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: bad JSON: %v", line, err)
+		}
+		rec, err := toRecord(v, now)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		recs = append(recs, rec)
+	}
+	return recs, nil
+}
+
+func toRecord(v *fastjson.Value, now time.Time) (flowg.Record, error) {
+	o, err := v.Object()
+	if err != nil {
+		return flowg.Record{}, fmt.Errorf("is a JSON %s, not an object", v.Type())
+	}
+	rec := flowg.Record{Timestamp: now, Fields: make(map[string]string, o.Len())}
+	if err := flatten(rec.Fields, "", o, 0); err != nil {
+		return rec, err
+	}
+	for _, k := range []string{"timestamp", "@timestamp"} {
+		if s, ok := rec.Fields[k]; ok {
+			t, err := parseTime(s, o.Get(k))
+			if err != nil {
+				return rec, fmt.Errorf("field %q: %w", k, err)
+			}
+			rec.Timestamp = t
+			break
+		}
+	}
+	return rec, rec.Validate()
+}
+
+func flatten(out map[string]string, prefix string, o *fastjson.Object, depth int) error {
+	if depth > maxJSONDepth {
+		return fmt.Errorf("objects nest deeper than %d levels", maxJSONDepth)
+	}
+	var err error
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		key := prefix + string(k)
+		if !utf8.ValidString(key) {
+			err = fmt.Errorf("field name %q is not valid UTF-8", key)
+			return
+		}
+		if len(out) >= flowg.MaxFieldsPerRecord {
+			err = fmt.Errorf("more than %d fields", flowg.MaxFieldsPerRecord)
+			return
+		}
+		switch v.Type() {
+		case fastjson.TypeObject:
+			inner, _ := v.Object()
+			err = flatten(out, key+".", inner, depth+1)
+		case fastjson.TypeNull:
+		case fastjson.TypeString:
+			s := string(v.GetStringBytes())
+			if !utf8.ValidString(s) {
+				err = fmt.Errorf("field %q is not valid UTF-8", key)
+				return
+			}
+			out[key] = s
+		default: // numbers and booleans as their text, arrays as JSON
+			out[key] = string(v.MarshalTo(nil))
+		}
+	})
+	return err
+}
+
+// parseTime reads a timestamp field: RFC 3339 text, or a Unix epoch as a
+// number or digits whose magnitude tells the unit (s, ms, µs, ns).
+func parseTime(s string, v *fastjson.Value) (time.Time, error) {
+	if v != nil && v.Type() == fastjson.TypeString {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		return time.Time{}, fmt.Errorf("%.40q is neither RFC 3339 nor a Unix epoch", s)
+	}
+	switch {
+	case f >= 1e17:
+		return time.Unix(0, int64(f)).UTC(), nil
+	case f >= 1e14:
+		return time.UnixMicro(int64(f)).UTC(), nil
+	case f >= 1e11:
+		return time.UnixMilli(int64(f)).UTC(), nil
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+}
+
+// ParseText parses the body of a text ingest: one record per line, with the
+// line as its "message" field. Blank lines are skipped, a trailing \r is
+// dropped, and a line longer than flowg.MaxFieldValueLen fails the body.
+func ParseText(body []byte, now time.Time) ([]flowg.Record, error) {
+	var recs []flowg.Record
+	for line := 1; len(body) > 0; line++ {
+		var l []byte
+		l, body, _ = bytes.Cut(body, []byte{'\n'})
+		l = bytes.TrimSuffix(l, []byte{'\r'})
+		if len(bytes.TrimSpace(l)) == 0 {
+			continue
+		}
+		if len(l) > flowg.MaxFieldValueLen {
+			return nil, fmt.Errorf("line %d is %d bytes, more than the limit of %d", line, len(l), flowg.MaxFieldValueLen)
+		}
+		if !utf8.Valid(l) {
+			return nil, fmt.Errorf("line %d is not valid UTF-8", line)
+		}
+		if len(recs) == flowg.MaxBatchRecords {
+			return nil, fmt.Errorf("%w: more than %d lines", flowg.ErrTooLarge, flowg.MaxBatchRecords)
+		}
+		recs = append(recs, flowg.Record{Timestamp: now, Fields: map[string]string{"message": string(l)}})
+	}
+	return recs, nil
+}
+
+// readBody reads an ingest body up to the configured limit.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.Limits.MaxBodyBytes))
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", a.cfg.Limits.MaxBodyBytes)
+	}
+	return body, err
+}
+
+func (a *API) ingest(w http.ResponseWriter, r *http.Request, text bool) {
+	stream := r.PathValue("stream")
+	if err := flowg.ValidateStreamName(stream); err != nil {
+		a.reject(w, r, "stream_name", errorf(http.StatusBadRequest, "%v", err))
+		return
+	}
+	if a.draining.Load() {
+		a.writeError(w, r, errorf(http.StatusServiceUnavailable, "server is shutting down"))
+		return
+	}
+	body, err := a.readBody(w, r)
+	if err != nil {
+		a.reject(w, r, "body", err)
+		return
+	}
+	now := time.Now().UTC()
+	var recs []flowg.Record
+	if text {
+		recs, err = ParseText(body, now)
+	} else {
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		ndjson := mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonlines"
+		recs, err = ParseStruct(body, ndjson, now)
+	}
+	if err != nil {
+		if statusOf(err) != http.StatusRequestEntityTooLarge {
+			err = errorf(http.StatusBadRequest, "%v", err)
+		}
+		a.reject(w, r, "parse", err)
+		return
+	}
+	if err := a.cfg.Logs.Append(r.Context(), stream, recs); err != nil {
+		a.reject(w, r, "store", err)
+		return
+	}
+	a.m.ingestedRecords.Add(float64(len(recs)))
+	writeJSON(w, http.StatusOK, map[string]int{"ingested": len(recs)})
+}
+
+func (a *API) reject(w http.ResponseWriter, r *http.Request, reason string, err error) {
+	a.m.ingestRejected.WithLabelValues(reason).Inc()
+	a.writeError(w, r, err)
+}

@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"strings"
+
+	flowg "github.com/flowg-server/flowg-server"
+)
+
+// access says who may call a route.
+type access int
+
+const (
+	anyone        access = iota // no token
+	authenticated               // any valid token
+	scoped                      // a token whose user holds the route's scope
+)
+
+type route struct {
+	method, path string
+	access       access
+	scope        flowg.Scope
+	handler      http.HandlerFunc
+}
+
+// publicRoutes is the public API; the OpenAPI document lists the same routes.
+func (a *API) publicRoutes() []route {
+	return []route{
+		{"POST", "/api/v1/auth/login", anyone, "", a.login},
+		{"GET", "/api/v1/openapi.json", anyone, "", serveOpenAPI},
+
+		{"POST", "/api/v1/streams/{stream}/logs/struct", scoped, flowg.ScopeSendLogs, func(w http.ResponseWriter, r *http.Request) { a.ingest(w, r, false) }},
+		{"POST", "/api/v1/streams/{stream}/logs/text", scoped, flowg.ScopeSendLogs, func(w http.ResponseWriter, r *http.Request) { a.ingest(w, r, true) }},
+		{"GET", "/api/v1/streams/{stream}/logs", scoped, flowg.ScopeReadStreams, a.query},
+		{"GET", "/api/v1/streams/{stream}/logs/watch", scoped, flowg.ScopeReadStreams, a.watch},
+
+		{"GET", "/api/v1/streams", scoped, flowg.ScopeReadStreams, a.listStreams},
+		{"GET", "/api/v1/streams/{stream}", scoped, flowg.ScopeReadStreams, a.getStream},
+		{"PUT", "/api/v1/streams/{stream}", scoped, flowg.ScopeWriteStreams, a.putStream},
+		{"DELETE", "/api/v1/streams/{stream}", scoped, flowg.ScopeWriteStreams, a.deleteStream},
+
+		{"GET", "/api/v1/users", scoped, flowg.ScopeReadACLs, a.listUsers},
+		{"GET", "/api/v1/users/{name}", scoped, flowg.ScopeReadACLs, a.getUser},
+		{"PUT", "/api/v1/users/{name}", scoped, flowg.ScopeWriteACLs, a.putUser},
+		{"DELETE", "/api/v1/users/{name}", scoped, flowg.ScopeWriteACLs, a.deleteUser},
+
+		{"GET", "/api/v1/roles", scoped, flowg.ScopeReadACLs, a.listRoles},
+		{"GET", "/api/v1/roles/{name}", scoped, flowg.ScopeReadACLs, a.getRole},
+		{"PUT", "/api/v1/roles/{name}", scoped, flowg.ScopeWriteACLs, a.putRole},
+		{"DELETE", "/api/v1/roles/{name}", scoped, flowg.ScopeWriteACLs, a.deleteRole},
+
+		{"POST", "/api/v1/tokens", authenticated, "", a.createToken},
+		{"GET", "/api/v1/tokens", authenticated, "", a.listTokens},
+		{"DELETE", "/api/v1/tokens/{id}", authenticated, "", a.revokeToken},
+
+		{"GET", "/api/v1/cluster/nodes", authenticated, "", a.clusterNodes},
+	}
+}
+
+// Public returns the handler of the public API.
+func (a *API) Public() http.Handler {
+	return a.mount("public", a.publicRoutes())
+}
+
+// mount builds a mux of routes, with JSON answers for unknown paths (404)
+// and known paths called with another method (405).
+func (a *API) mount(server string, routes []route) *http.ServeMux {
+	mux := http.NewServeMux()
+	methods := map[string][]string{}
+	for _, rt := range routes {
+		h := a.m.instrument(server, rt.path, a.guard(rt))
+		mux.Handle(rt.method+" "+rt.path, h)
+		methods[rt.path] = append(methods[rt.path], rt.method)
+	}
+	for path, ms := range methods {
+		sort.Strings(ms)
+		allow := strings.Join(ms, ", ")
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			a.writeError(w, r, errorf(http.StatusMethodNotAllowed, "method %s is not allowed on %s; allowed: %s", r.Method, path, allow))
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, errorf(http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+type principalKey struct{}
+
+// guard checks the token and scope a route needs.
+func (a *API) guard(rt route) http.Handler {
+	if rt.access == anyone {
+		return rt.handler
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := bearer(r)
+		if !ok {
+			a.writeError(w, r, errorf(http.StatusUnauthorized, "missing Authorization: Bearer <token> header"))
+			return
+		}
+		p, err := a.cfg.Auth.Authenticate(tok)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if rt.access == scoped && !p.Has(rt.scope) {
+			a.writeError(w, r, errorf(http.StatusForbidden, "user %q lacks the %s scope", p.User, rt.scope))
+			return
+		}
+		rt.handler(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+func principal(r *http.Request) flowg.Principal {
+	p, _ := r.Context().Value(principalKey{}).(flowg.Principal)
+	return p
+}

@@ -1,0 +1,45 @@
+package flowg
+
+import (
+	"time"
+
+	"github.com/flowg-server/flowg-server/filter"
+)
+
+// Query selects records of one stream.
+type Query struct {
+	Stream string
+	// From and To bound the records' timestamps: From <= t < To. A zero
+	// From starts at the oldest record, a zero To ends at the newest.
+	From, To time.Time
+	// Filter selects records; nil selects all.
+	Filter *filter.Filter
+	// Limit is the most records a page holds; 0 means 100.
+	Limit int
+	// Cursor continues after the last record of a previous page.
+	Cursor string
+	// Ascending returns the oldest records first; the default is newest first.
+	Ascending bool
+}
+
+// Page is one page of a query's answer.
+type Page struct {
+	Records []Record
+	// NextCursor continues the query; empty on the last page.
+	NextCursor string
+	// Scanned is the number of records and index entries read.
+	Scanned int
+}
+
+// Subscription receives the records committed to one stream after it began,
+// batch by batch, in commit order.
+type Subscription interface {
+	// Records yields batches; it is closed when the subscription ends: by
+	// Close, by shutdown, or because the reader fell behind.
+	Records() <-chan []Record
+	// Lagged reports, once Records is closed, whether the subscription
+	// ended because its reader fell behind.
+	Lagged() bool
+	// Close ends the subscription; it is safe to call more than once.
+	Close()
+}
