@@ -127,15 +127,18 @@ func flatten(out map[string]string, prefix string, o *fastjson.Object, depth int
 			inner, _ := v.Object()
 			err = flatten(out, key+".", inner, depth+1)
 		case fastjson.TypeNull:
-		case fastjson.TypeString:
-			s := string(v.GetStringBytes())
+		default:
+			var s string
+			if v.Type() == fastjson.TypeString {
+				s = string(v.GetStringBytes())
+			} else { // numbers and booleans as their text, arrays as JSON
+				s = string(v.MarshalTo(nil))
+			}
 			if !utf8.ValidString(s) {
 				err = fmt.Errorf("field %q is not valid UTF-8", key)
 				return
 			}
 			out[key] = s
-		default: // numbers and booleans as their text, arrays as JSON
-			out[key] = string(v.MarshalTo(nil))
 		}
 	})
 	return err
