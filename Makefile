@@ -1,0 +1,47 @@
+# flowg-server: make run | make test | make check | make bench | make fuzz
+GO          ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME    ?= 30s
+
+.PHONY: build run test check fmt vet staticcheck tidy deps bench fuzz clean
+
+build:
+	$(GO) build -o bin/flowg-server ./cmd/flowg-server
+
+run:
+	$(GO) run ./cmd/flowg-server
+
+# Every test: unit, multi-node and end-to-end, race detector on.
+test:
+	$(GO) test -race -count=1 -timeout 45m ./...
+
+check: fmt vet staticcheck tidy deps
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+tidy:
+	$(GO) mod tidy -diff
+
+deps:
+	$(GO) test -count=1 -run TestDependencyRule .
+
+# One run of every benchmark; each prints its figures.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+# A short run of every fuzz target (FUZZTIME each).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./filter
+	$(GO) test -run '^$$' -fuzz '^FuzzParseStruct$$' -fuzztime $(FUZZTIME) ./httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzParseText$$' -fuzztime $(FUZZTIME) ./httpapi
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,439 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// serverBin is the flowg-server built once for the end-to-end tests.
+var serverBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "flowg-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	serverBin = filepath.Join(dir, "flowg-server")
+	out, err := exec.Command("go", "build", "-race", "-o", serverBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cannot build flowg-server: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running flowg-server.
+type proc struct {
+	t          *testing.T
+	cmd        *exec.Cmd
+	log        *bytes.Buffer
+	logMu      *sync.Mutex
+	http, mgmt string
+	done       chan error
+}
+
+type syncWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (s syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+// freeAddr returns a loopback address with a port free at the time of asking.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start runs flowg-server in dir with env added to the environment and waits
+// until /ready answers 200 on mgmt.
+func start(t *testing.T, dir string, env []string, httpAddr, mgmtAddr string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(serverBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	p := &proc{t: t, cmd: cmd, log: &bytes.Buffer{}, logMu: &sync.Mutex{}, http: httpAddr, mgmt: mgmtAddr, done: make(chan error, 1)}
+	cmd.Stdout = syncWriter{p.logMu, p.log}
+	cmd.Stderr = syncWriter{p.logMu, p.log}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("log of flowg-server %v:\n%s", args, p.logText())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("flowg-server exited at start: %v\n%s", err, p.logText())
+		default:
+		}
+		if resp, err := http.Get("http://" + mgmtAddr + "/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("flowg-server not ready within 30s:\n%s", p.logText())
+	return nil
+}
+
+func (p *proc) logText() string {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	return p.log.String()
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *proc) wait() int {
+	p.t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		return 0
+	case <-time.After(60 * time.Second):
+		p.t.Fatal("flowg-server did not exit within 60s")
+		return -1
+	}
+}
+
+func (p *proc) request(token, method, path, body string) (int, []byte) {
+	p.t.Helper()
+	req, _ := http.NewRequest(method, "http://"+p.http+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func (p *proc) login(user, pw string) string {
+	p.t.Helper()
+	code, b := p.request("", "POST", "/api/v1/auth/login", fmt.Sprintf(`{"username":%q,"password":%q}`, user, pw))
+	var out struct{ Token string }
+	if code != 200 || json.Unmarshal(b, &out) != nil {
+		p.t.Fatalf("login: %d %s", code, b)
+	}
+	return out.Token
+}
+
+type recordsPage struct {
+	Records []struct {
+		Timestamp string
+		Fields    map[string]string
+	}
+	NextCursor string `json:"next_cursor"`
+}
+
+// queryAll follows cursors and returns every record's "n" field.
+func (p *proc) queryAll(token, stream string, params url.Values) []string {
+	p.t.Helper()
+	var out []string
+	for range 10_000 {
+		code, b := p.request(token, "GET", "/api/v1/streams/"+stream+"/logs?"+params.Encode(), "")
+		var pg recordsPage
+		if code != 200 || json.Unmarshal(b, &pg) != nil {
+			p.t.Fatalf("query %v: %d %s", params, code, b)
+		}
+		for _, r := range pg.Records {
+			out = append(out, r.Fields["n"])
+		}
+		if pg.NextCursor == "" {
+			return out
+		}
+		params.Set("cursor", pg.NextCursor)
+	}
+	p.t.Fatal("query does not end")
+	return nil
+}
+
+func (p *proc) nodeID() string {
+	p.t.Helper()
+	resp, err := http.Get("http://" + p.mgmt + "/cluster/nodes")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Nodes []struct {
+			ID string `json:"node-id"`
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || len(v.Nodes) != 1 {
+		p.t.Fatalf("/cluster/nodes: %v %+v", err, v)
+	}
+	return v.Nodes[0].ID
+}
+
+// TestE2E_NoFlags_KillAndRestart is the first-run story: no flags (the
+// listeners moved to loopback through FLOWG_* variables), log in, ingest,
+// query with filters and pages, tail, kill -9, restart, and find every
+// acknowledged record and the same node ID.
+func TestE2E_NoFlags_KillAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	httpAddr, mgmtAddr := freeAddr(t), freeAddr(t)
+	env := []string{"FLOWG_HTTP_BIND=" + httpAddr, "FLOWG_MGMT_BIND=" + mgmtAddr, "FLOWG_SYSLOG_BIND=127.0.0.1:0"}
+	p := start(t, dir, env, httpAddr, mgmtAddr)
+	for _, sub := range []string{"auth", "logs", "config", "state/node-id"} {
+		if _, err := os.Stat(filepath.Join(dir, "data", sub)); err != nil {
+			t.Fatalf("default layout: %v", err)
+		}
+	}
+	if !strings.Contains(p.logText(), "default password") {
+		t.Fatal("no warning about the default password")
+	}
+	id := p.nodeID()
+	tok := p.login("root", "root")
+
+	// A live tail, open before the records arrive.
+	tailReq, _ := http.NewRequest("GET", "http://"+httpAddr+"/api/v1/streams/app/logs/watch?filter="+url.QueryEscape(`level = "error"`), nil)
+	tailReq.Header.Set("Authorization", "Bearer "+tok)
+	if code, b := p.request(tok, "POST", "/api/v1/streams/app/logs/text", "create the stream\n"); code != 200 {
+		t.Fatalf("ingest: %d %s", code, b)
+	}
+	tail, err := http.DefaultClient.Do(tailReq)
+	if err != nil || tail.StatusCode != 200 {
+		t.Fatalf("watch: %v %v", err, tail)
+	}
+	defer tail.Body.Close()
+	tailed := make(chan int, 1)
+	go func() {
+		n := 0
+		sc := bufio.NewScanner(tail.Body)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "data: ") {
+				if n++; n == 100 {
+					break
+				}
+			}
+		}
+		tailed <- n
+	}()
+
+	acked := 0
+	for batch := range 30 {
+		var recs []string
+		for i := range 10 {
+			n := batch*10 + i
+			recs = append(recs, fmt.Sprintf(`{"n":"%d","level":"%s","message":"record %d"}`, n, []string{"info", "error", "warn"}[n%3], n))
+		}
+		code, b := p.request(tok, "POST", "/api/v1/streams/app/logs/struct", `{"records":[`+strings.Join(recs, ",")+`]}`)
+		if code != 200 {
+			t.Fatalf("ingest batch %d: %d %s", batch, code, b)
+		}
+		acked += 10
+	}
+	select {
+	case n := <-tailed:
+		if n != 100 {
+			t.Fatalf("the tail saw %d error records, want 100", n)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the tail did not see 100 error records")
+	}
+	check := func(p *proc, tok string) {
+		t.Helper()
+		all := p.queryAll(tok, "app", url.Values{"limit": {"37"}, "filter": {`n != ""`}})
+		if len(all) != acked {
+			t.Fatalf("found %d of %d acknowledged records", len(all), acked)
+		}
+		errs := p.queryAll(tok, "app", url.Values{"limit": {"7"}, "filter": {`level = "error" and message ~= "record [0-9]*5$"`}, "order": {"asc"}})
+		if len(errs) != 10 || errs[0] != "25" || errs[9] != "295" {
+			t.Fatalf("filtered pages = %v", errs)
+		}
+	}
+	check(p, tok)
+
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.wait()
+	p = start(t, dir, env, httpAddr, mgmtAddr)
+	if got := p.nodeID(); got != id {
+		t.Fatalf("node ID changed across restart: %s then %s", id, got)
+	}
+	if strings.Contains(p.logText(), "created the initial user") {
+		t.Fatal("the initial user was created again")
+	}
+	check(p, p.login("root", "root"))
+}
+
+// TestE2E_SIGTERM_DrainsAndExitsZero sends SIGTERM during steady ingest: the
+// process exits 0, and every request answered 200 is stored.
+func TestE2E_SIGTERM_DrainsAndExitsZero(t *testing.T) {
+	dir := t.TempDir()
+	httpAddr, mgmtAddr := freeAddr(t), freeAddr(t)
+	args := []string{"--http-bind", httpAddr, "--mgmt-bind", mgmtAddr, "--syslog-bind", "127.0.0.1:0", "--log-format", "json"}
+	p := start(t, dir, nil, httpAddr, mgmtAddr, args...)
+	tok := p.login("root", "root")
+	var mu sync.Mutex
+	acked := 0
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				code, _ := p.request(tok, "POST", "/api/v1/streams/app/logs/struct", fmt.Sprintf(`{"records":[{"n":"%d-%d"}]}`, w, i))
+				if code != 200 {
+					return
+				}
+				mu.Lock()
+				acked++
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
+	}
+	wg.Wait()
+	for _, step := range []string{"stop ingest", "stop public API", "close stores"} {
+		if !strings.Contains(p.logText(), `"step":"`+step+`"`) {
+			t.Errorf("the shutdown log lacks the step %q", step)
+		}
+	}
+	p = start(t, dir, nil, httpAddr, mgmtAddr, args...)
+	got := p.queryAll(p.login("root", "root"), "app", url.Values{"limit": {"10000"}})
+	if len(got) < acked || acked == 0 {
+		t.Fatalf("stored %d records, %d were acknowledged", len(got), acked)
+	}
+}
+
+// TestE2E_ThreeNodeExample runs the three command lines of the README
+// verbatim (the default ports on 127.0.0.1), with and without a cookie: three
+// nodes start, and no two share a file.
+func TestE2E_ThreeNodeExample(t *testing.T) {
+	for _, cookie := range []string{"", "0123456789abcdef0123456789abcdef"} {
+		dir := t.TempDir()
+		var nodes []*proc
+		for i := range 3 {
+			args := []string{"--cluster-node-id", fmt.Sprintf("flowg-node%d", i)}
+			if i > 0 {
+				args = append(args, "--cluster-join-node-id", fmt.Sprintf("flowg-node%d", i-1),
+					"--cluster-join-endpoint", fmt.Sprintf("http://localhost:%d", 9113+i-1))
+			}
+			args = append(args,
+				"--auth-dir", fmt.Sprintf("./data/node%d/auth", i), "--log-dir", fmt.Sprintf("./data/node%d/logs", i),
+				"--config-dir", fmt.Sprintf("./data/node%d/config", i),
+				"--http-bind", fmt.Sprintf("127.0.0.1:%d", 5080+i), "--mgmt-bind", fmt.Sprintf("127.0.0.1:%d", 9113+i),
+				"--syslog-bind", fmt.Sprintf("127.0.0.1:%d", 5514+i))
+			if cookie != "" {
+				args = append(args, "--cluster-cookie", cookie)
+			}
+			nodes = append(nodes, start(t, dir, nil, fmt.Sprintf("127.0.0.1:%d", 5080+i), fmt.Sprintf("127.0.0.1:%d", 9113+i), args...))
+		}
+		for i, n := range nodes {
+			if id := n.nodeID(); id != fmt.Sprintf("flowg-node%d", i) {
+				t.Fatalf("node %d calls itself %s", i, id)
+			}
+			if cookie != "" && strings.Contains(n.logText(), cookie) {
+				t.Fatal("the cookie appears in the log")
+			}
+		}
+		// Every file under data/ belongs to exactly one node's directory.
+		filepath.WalkDir(filepath.Join(dir, "data"), func(path string, d os.DirEntry, err error) error {
+			rel, _ := filepath.Rel(filepath.Join(dir, "data"), path)
+			if !d.IsDir() && !strings.HasPrefix(rel, "node") {
+				t.Errorf("%s is outside every node's directory", rel)
+			}
+			return nil
+		})
+		for i := range 3 {
+			if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("data/node%d/state/node-id", i))); err != nil {
+				t.Errorf("node %d state: %v", i, err)
+			}
+		}
+		for _, n := range nodes {
+			n.cmd.Process.Signal(syscall.SIGTERM)
+			if code := n.wait(); code != 0 {
+				t.Fatalf("exit code %d", code)
+			}
+		}
+	}
+}
+
+// TestE2E_BadFlags checks that each bad value stops the start with one line
+// that names its flag, and that flags win over FLOWG_* variables.
+func TestE2E_BadFlags(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "file"), nil, 0o644)
+	cases := []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"--http-bind", "nonsense"}, "", "--http-bind"},
+		{[]string{"--mgmt-bind", "127.0.0.1:99999"}, "", "--mgmt-bind"},
+		{nil, "FLOWG_SYSLOG_BIND=:x", "--syslog-bind"},
+		{[]string{"--cluster-join-endpoint", "ftp://x:1"}, "", "--cluster-join-endpoint"},
+		{[]string{"--cluster-join-endpoint", "http://"}, "", "--cluster-join-endpoint"},
+		{[]string{"--cluster-join-node-id", "a"}, "", "--cluster-join-node-id needs --cluster-join-endpoint"},
+		{[]string{"--cluster-node-id", "bad id"}, "", "--cluster-node-id"},
+		{[]string{"--cluster-cookie", "short"}, "", "--cluster-cookie is 5 bytes"},
+		{[]string{"--auth-dir", filepath.Join(dir, "file", "x")}, "", "--auth-dir"},
+		{[]string{"--log-level", "loud"}, "", "--log-level"},
+		{[]string{"--http-tls"}, "", "--http-tls needs --http-tls-cert"},
+	}
+	for _, c := range cases {
+		cmd := exec.CommandContext(context.Background(), serverBin, c.args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), c.env)
+		out, err := cmd.CombinedOutput()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if err == nil || len(lines) != 1 || !strings.Contains(lines[0], c.want) {
+			t.Errorf("%v %s: err %v, output %q; want one line with %q", c.args, c.env, err, out, c.want)
+		}
+		if strings.Contains(string(out), "short") && strings.Contains(c.want, "cookie") {
+			t.Errorf("the cookie appears in the error: %s", out)
+		}
+	}
+	out, err := exec.Command(serverBin, "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "flowg-server ") {
+		t.Errorf("--version: %v %s", err, out)
+	}
+	// The flag wins over a bad environment value.
+	httpAddr, mgmtAddr := freeAddr(t), freeAddr(t)
+	start(t, dir, []string{"FLOWG_HTTP_BIND=nonsense", "FLOWG_MGMT_BIND=" + mgmtAddr}, httpAddr, mgmtAddr,
+		"--http-bind", httpAddr, "--syslog-bind", "127.0.0.1:0")
+}
