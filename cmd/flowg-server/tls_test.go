@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and its key.
+func writeCert(t *testing.T, dir, name string) (certFile, keyFile string, pool *x509.CertPool, cert tls.Certificate) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+	os.WriteFile(certFile, certPEM, 0o600)
+	os.WriteFile(keyFile, keyPEM, 0o600)
+	pool = x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	cert, _ = tls.X509KeyPair(certPEM, keyPEM)
+	return certFile, keyFile, pool, cert
+}
+
+// TestRun_TLSAndMutualTLS serves the public API over TLS and the management
+// API over mutual TLS: a client without a certificate is refused there.
+func TestRun_TLSAndMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	srvCert, srvKey, srvPool, _ := writeCert(t, dir, "server")
+	clientCA, _, _, clientCert := writeCert(t, dir, "client")
+	httpAddr, mgmtAddr := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{
+			"--auth-dir", dir + "/auth", "--log-dir", dir + "/logs", "--config-dir", dir + "/config",
+			"--http-bind", httpAddr, "--mgmt-bind", mgmtAddr, "--syslog-bind", "127.0.0.1:0",
+			"--http-tls", "--http-tls-cert", srvCert, "--http-tls-key", srvKey,
+			"--mgmt-tls", "--mgmt-tls-cert", srvCert, "--mgmt-tls-key", srvKey, "--mgmt-tls-client-ca", clientCA,
+		}, io.Discard, io.Discard)
+	}()
+	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srvPool, Certificates: []tls.Certificate{clientCert}}}}
+	noCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srvPool}}}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := withCert.Get("https://" + mgmtAddr + "/ready")
+		if err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready over mutual TLS: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := noCert.Get("https://" + mgmtAddr + "/health"); err == nil {
+		t.Fatal("the management API answered a client without a certificate")
+	}
+	resp, err := noCert.Get("https://" + httpAddr + "/api/v1/openapi.json")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("public API over TLS: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	if resp, err := http.Get("http://" + httpAddr + "/api/v1/openapi.json"); err == nil && resp.StatusCode != 400 {
+		t.Fatalf("the TLS listener answered plain HTTP with %d", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
