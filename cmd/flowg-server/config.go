@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
+
+	flowg "github.com/flowg-server/flowg-server"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -53,7 +56,9 @@ type config struct {
 	syncWrites                       bool
 	retentionEvery, gcEvery          time.Duration
 	httpBind, mgmtBind, syslogBind   string
-	httpTLS, mgmtTLS                 tlsFlags
+	httpTLS, mgmtTLS, syslogTLS      tlsFlags
+	syslogProtocol, syslogStream     string
+	syslogAllow                      prefixList
 	logLevel, logFormat              string
 	shutdownTimeout                  time.Duration
 	showVersion                      bool
@@ -90,6 +95,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.mgmtTLS.key, "mgmt-tls-key", "", "PEM key of the management API")
 	fs.StringVar(&c.mgmtTLS.cas, "mgmt-tls-client-ca", "", "PEM CA bundle; when set, management clients must present a certificate it signed")
 	fs.StringVar(&c.syslogBind, "syslog-bind", ":5514", "address of the syslog listener")
+	fs.StringVar(&c.syslogProtocol, "syslog-protocol", "udp", "udp or tcp")
+	fs.BoolVar(&c.syslogTLS.on, "syslog-tls", false, "serve syslog over TLS (needs --syslog-protocol tcp)")
+	fs.StringVar(&c.syslogTLS.cert, "syslog-tls-cert", "", "PEM certificate of the syslog listener")
+	fs.StringVar(&c.syslogTLS.key, "syslog-tls-key", "", "PEM key of the syslog listener")
+	fs.StringVar(&c.syslogTLS.cas, "syslog-tls-client-ca", "", "PEM CA bundle; when set, syslog clients must present a certificate it signed")
+	fs.StringVar(&c.syslogStream, "syslog-stream", "syslog", "stream that syslog messages go to")
+	fs.Var(&c.syslogAllow, "syslog-allow-origin", "IP or CIDR allowed to send syslog (repeatable, or comma-separated); default: any")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
@@ -147,6 +159,15 @@ func (c *config) validate() error {
 		if _, _, err := net.SplitHostPort(c.advertise); err != nil && net.ParseIP(c.advertise) == nil {
 			return fmt.Errorf("--cluster-advertise %q: not an IP or host:port", c.advertise)
 		}
+	}
+	if c.syslogProtocol != "udp" && c.syslogProtocol != "tcp" {
+		return fmt.Errorf("--syslog-protocol %q: use udp or tcp", c.syslogProtocol)
+	}
+	if c.syslogTLS.on && c.syslogProtocol != "tcp" {
+		return errors.New("--syslog-tls needs --syslog-protocol tcp")
+	}
+	if err := flowg.ValidateStreamName(c.syslogStream); err != nil {
+		return fmt.Errorf("--syslog-stream: %w", err)
 	}
 	if c.initialUser == "" || c.initialPassword == "" {
 		return errors.New("--auth-initial-user and --auth-initial-password must not be empty")
@@ -264,6 +285,37 @@ func parseLevel(s string) (slog.Level, error) {
 		return l, errors.New("use debug, info, warn or error")
 	}
 	return l, nil
+}
+
+// prefixList is a repeatable flag of IPs and CIDRs, also comma-separated
+// (so that one FLOWG_* variable can hold several).
+type prefixList []netip.Prefix
+
+func (l *prefixList) String() string {
+	var s []string
+	for _, p := range *l {
+		s = append(s, p.String())
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *prefixList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(part); err == nil {
+			*l = append(*l, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			return fmt.Errorf("%q is neither an IP nor a CIDR", part)
+		}
+		*l = append(*l, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return nil
 }
 
 // serverTLS builds the TLS config of a listener, or nil when TLS is off.

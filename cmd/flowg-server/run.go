@@ -17,10 +17,12 @@ import (
 	flowg "github.com/flowg-server/flowg-server"
 	"github.com/flowg-server/flowg-server/httpapi"
 	"github.com/flowg-server/flowg-server/store"
+	"github.com/flowg-server/flowg-server/syslog"
 )
 
 // Run runs one node until ctx ends, then shuts it down in order: stop taking
-// ingest and end live tails, stop the HTTP servers once in-flight requests
+// HTTP ingest and end live tails, close the syslog listener once what it read
+// is stored, stop the HTTP servers once in-flight requests
 // are done (bounded by --shutdown-timeout), close the stores.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := parseFlags(args, stderr)
@@ -46,6 +48,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	mgmtTLS, err := serverTLS("mgmt", c.mgmtTLS)
+	if err != nil {
+		return err
+	}
+	syslogTLS, err := serverTLS("syslog", c.syslogTLS)
 	if err != nil {
 		return err
 	}
@@ -78,7 +84,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer mgmtLn.Close()
 
+	scfg := syslog.DefaultConfig()
+	scfg.Bind, scfg.Protocol, scfg.TLS, scfg.Stream = c.syslogBind, c.syslogProtocol, syslogTLS, c.syslogStream
+	scfg.AllowOrigins, scfg.Logger = c.syslogAllow, log
+
 	reg := prometheus.NewRegistry()
+	scfg.Registerer = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sc := store.DefaultConfig()
 	sc.AuthDir, sc.LogDir, sc.ConfigDir = c.authDir, c.logDir, c.configDir
@@ -93,6 +104,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer st.Close()
 	log.Info("stores open", "took", time.Since(openStart).Round(time.Millisecond))
 
+	// Syslog opens after the stores, since a message read is a message to store.
+	sl, err := syslog.Listen(scfg, st.Logs)
+	if err != nil {
+		return fmt.Errorf("--syslog-bind %q: %w", c.syslogBind, err)
+	}
+
 	scheme := "http"
 	if mgmtTLS != nil {
 		scheme = "https"
@@ -102,7 +119,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Endpoint: scheme + "://" + advertiseAddr(c.advertise, mgmtLn.Addr()),
 		Status:   "alive",
 		HTTPAddr: advertiseAddr("", httpLn.Addr()),
-		Syslog:   advertiseHostPort(c.syslogBind),
+		Syslog:   advertiseHostPort(sl.Addr().String()),
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Logs: st.Logs, Auth: st.Auth, Cluster: singleNode{self},
@@ -122,6 +139,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer close(maintDone)
 		st.Logs.RunMaintenance(maintCtx, c.retentionEvery, c.gcEvery)
 	}()
+	sl.Serve()
 	api.SetReady(true)
 	log.Info("serving", "http", httpLn.Addr().String(), "mgmt", mgmtLn.Addr().String(), "endpoint", self.Endpoint)
 
@@ -145,6 +163,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
 	step("stop ingest", func() error { api.StopIngest(); return nil })
+	step("stop syslog and store what it read", func() error { return sl.Close(sctx) })
 	step("stop maintenance", func() error { stopMaint(); <-maintDone; return nil })
 	step("stop public API", func() error { return public.Shutdown(sctx) })
 	step("stop management API", func() error { return mgmt.Shutdown(sctx) })

@@ -1,0 +1,136 @@
+package syslog
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	gosyslog "github.com/leodido/go-syslog/v4"
+	"github.com/leodido/go-syslog/v4/rfc3164"
+	"github.com/leodido/go-syslog/v4/rfc5424"
+
+	flowg "github.com/flowg-server/flowg-server"
+)
+
+// Parser turns one syslog message into a record. It is not safe for
+// concurrent use; give each goroutine its own.
+type Parser struct {
+	rfc5424 gosyslog.Machine
+	rfc3164 gosyslog.Machine
+}
+
+// NewParser returns a parser. BSD messages without a year get the current
+// one; their times are read as UTC.
+func NewParser() *Parser {
+	return &Parser{
+		rfc5424: rfc5424.NewParser(rfc5424.WithBestEffort()),
+		rfc3164: rfc3164.NewParser(rfc3164.WithBestEffort(), rfc3164.WithYear(rfc3164.CurrentYear{}),
+			rfc3164.WithTimezone(time.UTC), rfc3164.WithRFC3339(), rfc3164.WithSecondFractions()),
+	}
+}
+
+var bom = []byte{0xEF, 0xBB, 0xBF}
+
+// severityLevel maps syslog severities to the level field every stream
+// indexes by default.
+var severityLevel = [8]string{"error", "error", "error", "error", "warn", "info", "info", "debug"}
+
+// Parse parses msg, received at now. A message that does not parse is kept:
+// its raw text goes to "message" and the reason to "parse_error".
+func (p *Parser) Parse(msg []byte, now time.Time) flowg.Record {
+	msg = bytes.TrimRight(msg, "\r\n\x00")
+	rec := flowg.Record{Timestamp: now, Fields: make(map[string]string, 12)}
+	m, err := p.machineFor(msg).Parse(msg)
+	base, ok := baseOf(m)
+	if !ok || base.Priority == nil {
+		if err == nil {
+			err = fmt.Errorf("no priority")
+		}
+		rec.Fields["message"] = validUTF8(msg)
+		rec.Fields["parse_error"] = err.Error()
+		return rec
+	}
+	f := rec.Fields
+	f["facility"] = deref(base.FacilityLevel())
+	f["severity"] = deref(base.SeverityShortLevel())
+	f["level"] = severityLevel[*base.Severity&7]
+	set := func(k string, v *string) {
+		if v != nil && *v != "" && *v != "-" {
+			f[k] = validUTF8([]byte(*v))
+		}
+	}
+	set("hostname", base.Hostname)
+	set("appname", base.Appname)
+	set("procid", base.ProcID)
+	set("msgid", base.MsgID)
+	if base.Message != nil {
+		f["message"] = validUTF8(bytes.TrimPrefix([]byte(*base.Message), bom))
+	}
+	if base.Timestamp != nil && !base.Timestamp.IsZero() {
+		if ts := base.Timestamp.UTC(); ts.Year() >= 1970 && ts.Year() <= 2261 {
+			rec.Timestamp = ts
+		}
+	}
+	if err != nil {
+		// Best effort kept the fields before the error; keep the whole text too.
+		f["message"] = validUTF8(msg)
+		f["parse_error"] = err.Error()
+	}
+	if m5, ok := m.(*rfc5424.SyslogMessage); ok {
+		f["version"] = strconv.Itoa(int(m5.Version))
+		if m5.StructuredData != nil {
+			for id, params := range *m5.StructuredData {
+				for k, v := range params {
+					if len(f) >= flowg.MaxFieldsPerRecord {
+						f["parse_error"] = fmt.Sprintf("more than %d structured data parameters; the rest were dropped", flowg.MaxFieldsPerRecord)
+						return rec
+					}
+					f["sd."+id+"."+k] = validUTF8([]byte(v))
+				}
+			}
+		}
+	}
+	return rec
+}
+
+// machineFor detects the format: RFC 5424 has a version digit right after
+// the priority ("<34>1 ...").
+func (p *Parser) machineFor(msg []byte) gosyslog.Machine {
+	if i := bytes.IndexByte(msg, '>'); i > 0 && i <= 4 && len(msg) > i+2 && msg[i+1] >= '1' && msg[i+1] <= '9' && msg[i+2] == ' ' {
+		return p.rfc5424
+	}
+	return p.rfc3164
+}
+
+func baseOf(m gosyslog.Message) (*gosyslog.Base, bool) {
+	switch m := m.(type) {
+	case *rfc5424.SyslogMessage:
+		if m == nil {
+			return nil, false
+		}
+		return &m.Base, true
+	case *rfc3164.SyslogMessage:
+		if m == nil {
+			return nil, false
+		}
+		return &m.Base, true
+	}
+	return nil, false
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// validUTF8 returns b as a string with invalid bytes replaced by U+FFFD.
+func validUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
+}

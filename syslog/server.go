@@ -1,0 +1,361 @@
+package syslog
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	flowg "github.com/flowg-server/flowg-server"
+)
+
+// Sink stores batches of records; it returns once they are committed.
+type Sink interface {
+	Append(ctx context.Context, stream string, recs []flowg.Record) error
+}
+
+// Config says how the listener behaves.
+type Config struct {
+	// Bind is the address to listen on. Default ":5514".
+	Bind string
+	// Protocol is "udp" or "tcp". Default "udp".
+	Protocol string
+	// TLS, when set, serves TCP over TLS (with client certificates when its
+	// ClientAuth asks for them).
+	TLS *tls.Config
+	// Stream is the stream records go to. Default "syslog".
+	Stream string
+	// AllowOrigins restricts senders to these networks; empty allows all.
+	// A refused sender is counted, never stored.
+	AllowOrigins []netip.Prefix
+	// MaxMessageSize bounds one message, in bytes; larger ones are dropped
+	// and counted. Default 64 KiB.
+	MaxMessageSize int
+	// MaxConnections bounds the open TCP connections. Default 1024.
+	MaxConnections int
+	// IdleTimeout closes a TCP connection that sends nothing for this long.
+	// Default 5m.
+	IdleTimeout time.Duration
+	// QueueSize bounds the messages parsed and not yet stored. A full queue
+	// drops UDP messages (counted) and holds TCP senders back. Default 65536.
+	QueueSize int
+	// BatchSize and FlushInterval bound a batch handed to the sink.
+	// Defaults 2000 and 100ms.
+	BatchSize     int
+	FlushInterval time.Duration
+	// UDPReaders is the number of goroutines reading the UDP socket.
+	// Default 2.
+	UDPReaders int
+	// Logger receives the listener's log lines. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the listener's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Bind: ":5514", Protocol: "udp", Stream: "syslog",
+		MaxMessageSize: 64 << 10, MaxConnections: 1024, IdleTimeout: 5 * time.Minute,
+		QueueSize: 65536, BatchSize: 2000, FlushInterval: 100 * time.Millisecond, UDPReaders: 2,
+	}
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	switch {
+	case c.Protocol != "udp" && c.Protocol != "tcp":
+		return fmt.Errorf("syslog: protocol %q is neither udp nor tcp", c.Protocol)
+	case c.TLS != nil && c.Protocol != "tcp":
+		return errors.New("syslog: TLS needs the tcp protocol")
+	case c.MaxMessageSize < 480 || c.MaxMessageSize > 1<<20:
+		return errors.New("syslog: max message size must be from 480 bytes to 1 MiB")
+	case c.MaxConnections < 1 || c.QueueSize < 1 || c.BatchSize < 1 || c.FlushInterval <= 0 || c.IdleTimeout <= 0 || c.UDPReaders < 1:
+		return errors.New("syslog: connection, queue, batch, flush, idle and reader settings must be positive")
+	}
+	return flowg.ValidateStreamName(c.Stream)
+}
+
+// Server is a running syslog listener.
+type Server struct {
+	cfg   Config
+	sink  Sink
+	log   *slog.Logger
+	m     *metrics
+	queue chan flowg.Record
+
+	udp   net.PacketConn
+	tcp   net.Listener
+	conns chan struct{} // a token per open TCP connection
+
+	readers   sync.WaitGroup // goroutines that read from the network
+	batchers  sync.WaitGroup
+	closeOnce sync.Once
+	mu        sync.Mutex
+	open      map[net.Conn]struct{}
+}
+
+// Listen opens the listener; Serve starts taking messages.
+func Listen(cfg Config, sink Sink) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{
+		cfg: cfg, sink: sink, log: cfg.Logger.With("component", "syslog"), m: newMetrics(),
+		queue: make(chan flowg.Record, cfg.QueueSize), conns: make(chan struct{}, cfg.MaxConnections),
+		open: map[net.Conn]struct{}{},
+	}
+	if cfg.Registerer != nil {
+		if err := s.m.register(cfg.Registerer); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if cfg.Protocol == "udp" {
+		s.udp, err = net.ListenPacket("udp", cfg.Bind)
+		if err == nil {
+			if uc, ok := s.udp.(*net.UDPConn); ok {
+				// A large socket buffer absorbs bursts while a batch commits.
+				uc.SetReadBuffer(16 << 20)
+			}
+		}
+	} else {
+		s.tcp, err = net.Listen("tcp", cfg.Bind)
+		if err == nil && cfg.TLS != nil {
+			s.tcp = tls.NewListener(s.tcp, cfg.TLS)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Addr is the address the listener is bound to.
+func (s *Server) Addr() net.Addr {
+	if s.udp != nil {
+		return s.udp.LocalAddr()
+	}
+	return s.tcp.Addr()
+}
+
+// Serve takes messages until Close.
+func (s *Server) Serve() {
+	for range 2 {
+		s.batchers.Go(s.batcher)
+	}
+	if s.udp != nil {
+		for range s.cfg.UDPReaders {
+			s.readers.Go(s.readUDP)
+		}
+	} else {
+		s.readers.Go(s.acceptTCP)
+	}
+	s.log.Info("syslog listening", "addr", s.Addr().String(), "protocol", s.cfg.Protocol, "tls", s.cfg.TLS != nil, "stream", s.cfg.Stream)
+}
+
+// Close stops taking messages, closes every connection, and returns once
+// every message already read is stored (or ctx ends).
+func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		if s.udp != nil {
+			s.udp.Close()
+		} else {
+			s.tcp.Close()
+			s.mu.Lock()
+			for c := range s.open {
+				c.Close()
+			}
+			s.mu.Unlock()
+		}
+		s.readers.Wait()
+		close(s.queue)
+	})
+	done := make(chan struct{})
+	go func() { s.batchers.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("syslog: %d messages not stored before the deadline: %w", len(s.queue), ctx.Err())
+	}
+}
+
+func (s *Server) allowed(addr net.Addr) bool {
+	if len(s.cfg.AllowOrigins) == 0 {
+		return true
+	}
+	var ip netip.Addr
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	}
+	ip = ip.Unmap()
+	for _, p := range s.cfg.AllowOrigins {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) readUDP() {
+	p := NewParser()
+	// One byte more than the limit tells an oversize datagram apart.
+	buf := make([]byte, s.cfg.MaxMessageSize+1)
+	for {
+		n, addr, err := s.udp.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("syslog UDP read failed", "err", err)
+			continue
+		}
+		s.m.received.WithLabelValues("udp").Inc()
+		switch {
+		case !s.allowed(addr):
+			s.m.dropped.WithLabelValues("origin").Inc()
+		case n > s.cfg.MaxMessageSize:
+			s.m.dropped.WithLabelValues("oversize").Inc()
+		default:
+			s.enqueue(p.Parse(buf[:n], time.Now().UTC()), false)
+		}
+	}
+}
+
+// enqueue hands a record to the batchers; a full queue drops it unless
+// wait is set (TCP, whose senders can be held back).
+func (s *Server) enqueue(rec flowg.Record, wait bool) {
+	if _, ok := rec.Fields["parse_error"]; ok {
+		s.m.parseErrors.Inc()
+	}
+	if wait {
+		s.queue <- rec
+		return
+	}
+	select {
+	case s.queue <- rec:
+	default:
+		s.m.dropped.WithLabelValues("queue_full").Inc()
+	}
+}
+
+func (s *Server) acceptTCP() {
+	for {
+		c, err := s.tcp.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("syslog accept failed", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if !s.allowed(c.RemoteAddr()) {
+			s.m.dropped.WithLabelValues("origin").Inc()
+			c.Close()
+			continue
+		}
+		select {
+		case s.conns <- struct{}{}:
+		default:
+			s.m.dropped.WithLabelValues("connections").Inc()
+			c.Close()
+			continue
+		}
+		s.mu.Lock()
+		s.open[c] = struct{}{}
+		s.mu.Unlock()
+		s.readers.Go(func() { s.serveConn(c) })
+	}
+}
+
+func (s *Server) serveConn(c net.Conn) {
+	s.m.connections.Inc()
+	defer func() {
+		c.Close()
+		s.mu.Lock()
+		delete(s.open, c)
+		s.mu.Unlock()
+		<-s.conns
+		s.m.connections.Dec()
+	}()
+	p := NewParser()
+	fr := NewFramer(deadlineReader{c, s.cfg.IdleTimeout}, s.cfg.MaxMessageSize)
+	for {
+		msg, err := fr.Next()
+		if errors.Is(err, ErrFrameTooLarge) {
+			s.m.dropped.WithLabelValues("oversize").Inc()
+			if fr.octets {
+				s.log.Debug("syslog connection closed: oversize frame", "remote", c.RemoteAddr().String())
+				return
+			}
+			continue
+		}
+		if err != nil {
+			return
+		}
+		s.m.received.WithLabelValues("tcp").Inc()
+		s.enqueue(p.Parse(msg, time.Now().UTC()), true)
+	}
+}
+
+// deadlineReader sets an idle deadline before every read.
+type deadlineReader struct {
+	c    net.Conn
+	idle time.Duration
+}
+
+func (d deadlineReader) Read(b []byte) (int, error) {
+	d.c.SetReadDeadline(time.Now().Add(d.idle))
+	return d.c.Read(b)
+}
+
+// batcher stores records in batches of up to BatchSize, at least every
+// FlushInterval, until the queue is closed and empty.
+func (s *Server) batcher() {
+	batch := make([]flowg.Record, 0, s.cfg.BatchSize)
+	tick := time.NewTicker(s.cfg.FlushInterval)
+	defer tick.Stop()
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		err := s.sink.Append(context.Background(), s.cfg.Stream, batch)
+		if err != nil {
+			s.m.dropped.WithLabelValues("store").Add(float64(len(batch)))
+			s.log.Error("cannot store syslog messages", "records", len(batch), "err", err)
+		} else {
+			s.m.stored.Add(float64(len(batch)))
+		}
+		batch = make([]flowg.Record, 0, s.cfg.BatchSize)
+	}
+	for {
+		select {
+		case rec, ok := <-s.queue:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, rec)
+			if len(batch) == s.cfg.BatchSize {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
+	}
+}
