@@ -101,4 +101,3 @@ func FuzzFramer(f *testing.F) {
 		}
 	})
 }
-

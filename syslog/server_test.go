@@ -106,7 +106,7 @@ func TestUDP(t *testing.T) {
 	fmt.Fprint(c, `<34>1 2003-10-11T22:14:15.003Z host su - ID47 - udp 5424`)
 	fmt.Fprint(c, `<13>Oct 11 22:14:15 host app[1]: udp 3164`)
 	c.Write([]byte(strings.Repeat("garbage ", 100))) // under the limit: kept raw, with parse_error
-	c.Write([]byte(strings.Repeat("x", 2000)))        // over the limit: dropped, counted
+	c.Write([]byte(strings.Repeat("x", 2000)))       // over the limit: dropped, counted
 	recs := l.records(t, 3)
 	if recs[0].Fields["message"] != "udp 5424" || recs[0].Fields["msgid"] != "ID47" || recs[1].Fields["message"] != "udp 3164" ||
 		!strings.HasPrefix(recs[2].Fields["message"], "garbage garbage") || recs[2].Fields["parse_error"] == "" {
