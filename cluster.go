@@ -9,3 +9,10 @@ type Node struct {
 	Syslog   string            `json:"syslog-addr,omitempty"`
 	Tags     map[string]string `json:"tags,omitempty"`
 }
+
+// Peer is a node to join, as a discovery source names it: its management
+// endpoint URL, and its node ID when the source knows it.
+type Peer struct {
+	NodeID   string
+	Endpoint string
+}

@@ -50,7 +50,8 @@ type tlsFlags struct {
 // config is everything the command line and FLOWG_* variables say.
 type config struct {
 	nodeID, joinNodeID, joinEndpoint string
-	cookie, stateDir, advertise      string
+	cookie, cookiePrev, clusterName  string
+	stateDir, advertise, mgmtCA      string
 	authDir, logDir, configDir       string
 	initialUser, initialPassword     string
 	syncWrites                       bool
@@ -75,6 +76,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.joinNodeID, "cluster-join-node-id", "", "ID of the node to join through")
 	fs.StringVar(&c.joinEndpoint, "cluster-join-endpoint", "", "management URL of the node to join through, e.g. http://10.0.0.1:9113")
 	fs.StringVar(&c.cookie, "cluster-cookie", "", "shared secret (at least 16 bytes) that keys encryption and authentication between nodes")
+	fs.StringVar(&c.cookiePrev, "cluster-cookie-previous", "", "the cookie being replaced, still accepted during a rotation")
+	fs.StringVar(&c.clusterName, "cluster-name", "flowg", "cluster name: salts the keys derived from the cookie and labels gossip")
 	fs.StringVar(&c.stateDir, "cluster-state-dir", "", "node identity and cluster state (default: <parent of the data dirs>/state)")
 	fs.StringVar(&c.advertise, "cluster-advertise", "", "address other nodes reach this node's management port at (default: from --mgmt-bind)")
 	fs.StringVar(&c.authDir, "auth-dir", "./data/auth", "auth database directory")
@@ -94,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.mgmtTLS.cert, "mgmt-tls-cert", "", "PEM certificate of the management API")
 	fs.StringVar(&c.mgmtTLS.key, "mgmt-tls-key", "", "PEM key of the management API")
 	fs.StringVar(&c.mgmtTLS.cas, "mgmt-tls-client-ca", "", "PEM CA bundle; when set, management clients must present a certificate it signed")
+	fs.StringVar(&c.mgmtCA, "mgmt-tls-ca", "", "PEM CA bundle that other nodes' management certificates are checked against (default: the system's)")
 	fs.StringVar(&c.syslogBind, "syslog-bind", ":5514", "address of the syslog listener")
 	fs.StringVar(&c.syslogProtocol, "syslog-protocol", "udp", "udp or tcp")
 	fs.BoolVar(&c.syslogTLS.on, "syslog-tls", false, "serve syslog over TLS (needs --syslog-protocol tcp)")
@@ -154,6 +158,15 @@ func (c *config) validate() error {
 	}
 	if c.cookie != "" && len(c.cookie) < MinCookieLen {
 		return fmt.Errorf("--cluster-cookie is %d bytes; it must be at least %d (try: openssl rand -hex 32)", len(c.cookie), MinCookieLen)
+	}
+	if c.cookiePrev != "" && c.cookie == "" {
+		return errors.New("--cluster-cookie-previous needs --cluster-cookie")
+	}
+	if c.cookiePrev != "" && len(c.cookiePrev) < MinCookieLen {
+		return fmt.Errorf("--cluster-cookie-previous is %d bytes; it must be at least %d", len(c.cookiePrev), MinCookieLen)
+	}
+	if !nodeIDRE.MatchString(c.clusterName) {
+		return fmt.Errorf("--cluster-name %q: use 1 to 64 letters, digits, '_', '.' and '-'", c.clusterName)
 	}
 	if c.advertise != "" {
 		if _, _, err := net.SplitHostPort(c.advertise); err != nil && net.ParseIP(c.advertise) == nil {

@@ -3,26 +3,30 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/discovery"
 	"github.com/flowg-server/flowg-server/httpapi"
+	"github.com/flowg-server/flowg-server/serfnet"
 	"github.com/flowg-server/flowg-server/store"
 	"github.com/flowg-server/flowg-server/syslog"
 )
 
 // Run runs one node until ctx ends, then shuts it down in order: stop taking
 // HTTP ingest and end live tails, close the syslog listener once what it read
-// is stored, stop the HTTP servers once in-flight requests
+// is stored, leave the cluster, stop the HTTP servers once in-flight requests
 // are done (bounded by --shutdown-timeout), close the stores.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := parseFlags(args, stderr)
@@ -114,34 +118,68 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if mgmtTLS != nil {
 		scheme = "https"
 	}
-	self := flowg.Node{
-		ID:       nodeID,
-		Endpoint: scheme + "://" + advertiseAddr(c.advertise, mgmtLn.Addr()),
-		Status:   "alive",
-		HTTPAddr: advertiseAddr("", httpLn.Addr()),
-		Syslog:   advertiseHostPort(sl.Addr().String()),
+	gossipAddr, err := resolveAdvertise(advertiseAddr(c.advertise, mgmtLn.Addr()))
+	if err != nil {
+		return fmt.Errorf("--cluster-advertise: %w", err)
 	}
+	endpoint := scheme + "://" + advertiseAddr(c.advertise, mgmtLn.Addr())
+	clientTLS, err := mgmtClientTLS(c, mgmtTLS)
+	if err != nil {
+		return err
+	}
+	ccfg := serfnet.DefaultConfig()
+	ccfg.NodeID, ccfg.Advertise, ccfg.Scheme, ccfg.TLS = nodeID, gossipAddr, scheme, clientTLS
+	ccfg.Cookie, ccfg.PreviousCookie, ccfg.ClusterName = c.cookie, c.cookiePrev, c.clusterName
+	ccfg.StateDir, ccfg.Logger, ccfg.Registerer = c.stateDir, log, reg
+	ccfg.Tags = map[string]string{
+		"endpoint": endpoint,
+		"http":     advertiseAddr("", httpLn.Addr()),
+		"syslog":   advertiseHostPort(sl.Addr().String()),
+	}
+	cluster, err := serfnet.New(ccfg)
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
 	api, err := httpapi.New(httpapi.Config{
-		Logs: st.Logs, Auth: st.Auth, Cluster: singleNode{self},
+		Logs: st.Logs, Auth: st.Auth, Cluster: cluster,
 		Logger: log, Registerer: reg, Gatherer: reg,
 	})
 	if err != nil {
 		return err
 	}
 	public := httpapi.NewServer(api.Public(), httpTLS, log)
-	mgmt := httpapi.NewServer(api.Management(nil), mgmtTLS, log)
+	mgmt := httpapi.NewServer(api.Management(map[string]http.Handler{
+		"POST " + serfnet.GossipPath: cluster.Handler(),
+	}), mgmtTLS, log)
 	errc := make(chan error, 2)
 	go func() { errc <- serve(public, httpLn, "--http-bind") }()
 	go func() { errc <- serve(mgmt, mgmtLn, "--mgmt-bind") }()
 	maintCtx, stopMaint := context.WithCancel(context.Background())
+	defer stopMaint()
 	maintDone := make(chan struct{})
 	go func() {
 		defer close(maintDone)
 		st.Logs.RunMaintenance(maintCtx, c.retentionEvery, c.gcEvery)
 	}()
+	// Gossip starts once the management server that carries it serves.
+	if err := cluster.Start(); err != nil {
+		return err
+	}
+	joinCtx, stopJoin := context.WithCancel(context.Background())
+	defer stopJoin()
+	joinDone := make(chan struct{})
+	go func() {
+		defer close(joinDone)
+		var sources []discovery.Source
+		if c.joinEndpoint != "" {
+			sources = append(sources, discovery.Static{Peer: flowg.Peer{NodeID: c.joinNodeID, Endpoint: c.joinEndpoint}})
+		}
+		(&discovery.Loop{Sources: sources, Cluster: cluster, Logger: log}).Run(joinCtx)
+	}()
 	sl.Serve()
 	api.SetReady(true)
-	log.Info("serving", "http", httpLn.Addr().String(), "mgmt", mgmtLn.Addr().String(), "endpoint", self.Endpoint)
+	log.Info("serving", "http", httpLn.Addr().String(), "mgmt", mgmtLn.Addr().String(), "endpoint", endpoint, "gossip", gossipAddr)
 
 	var runErr error
 	select {
@@ -164,6 +202,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	step("stop ingest", func() error { api.StopIngest(); return nil })
 	step("stop syslog and store what it read", func() error { return sl.Close(sctx) })
+	step("stop joining", func() error { stopJoin(); <-joinDone; return nil })
+	step("leave the cluster", cluster.Leave)
+	step("stop gossip", cluster.Close)
 	step("stop maintenance", func() error { stopMaint(); <-maintDone; return nil })
 	step("stop public API", func() error { return public.Shutdown(sctx) })
 	step("stop management API", func() error { return mgmt.Shutdown(sctx) })
@@ -229,7 +270,42 @@ func firstHostIP() string {
 	return "127.0.0.1"
 }
 
-// singleNode is the cluster view of a node that is its own cluster.
-type singleNode struct{ self flowg.Node }
+// resolveAdvertise turns host:port into the IP:port gossip advertises.
+func resolveAdvertise(hostPort string) (string, error) {
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return "", err
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.IsUnspecified() {
+			return "", fmt.Errorf("%s is not an address other nodes can reach", host)
+		}
+		return hostPort, nil
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return "", fmt.Errorf("cannot resolve %q: %v", host, err)
+	}
+	return net.JoinHostPort(ips[0].String(), port), nil
+}
 
-func (s singleNode) Nodes() []flowg.Node { return []flowg.Node{s.self} }
+// mgmtClientTLS is the TLS config for reaching other nodes' management
+// ports: their CA (--mgmt-tls-ca, else the system's) and this node's own
+// certificate, for mutual TLS.
+func mgmtClientTLS(c *config, server *tls.Config) (*tls.Config, error) {
+	if server == nil {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: server.Certificates}
+	if c.mgmtCA != "" {
+		pem, err := os.ReadFile(c.mgmtCA)
+		if err != nil {
+			return nil, fmt.Errorf("--mgmt-tls-ca: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--mgmt-tls-ca %q: no PEM certificate in it", c.mgmtCA)
+		}
+	}
+	return cfg, nil
+}

@@ -1,0 +1,373 @@
+package serfnet
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/serf/serf"
+	"github.com/prometheus/client_golang/prometheus"
+
+	flowg "github.com/flowg-server/flowg-server"
+)
+
+// Config says who this node is and how it gossips.
+type Config struct {
+	// NodeID is this node's name in the cluster. Required.
+	NodeID string
+	// Advertise is the IP:port other nodes reach this node's management
+	// port at; never an unspecified address. Required.
+	Advertise string
+	// Scheme is "https" when the management port serves TLS, else "http".
+	Scheme string
+	// TLS is the client TLS config for reaching other nodes over https:
+	// their CA and, for mutual TLS, this node's certificate.
+	TLS *tls.Config
+	// Cookie keys encryption and request signing; empty leaves the cluster
+	// open. At least MinCookieLen bytes.
+	Cookie string
+	// PreviousCookie is also accepted, for a rotation window.
+	PreviousCookie string
+	// ClusterName separates clusters: it salts the derived keys and is
+	// memberlist's label. Default "flowg".
+	ClusterName string
+	// Tags travel with this node: its endpoint URL and HTTP and syslog
+	// addresses, under "endpoint", "http" and "syslog".
+	Tags map[string]string
+	// StateDir holds Serf's snapshot, so a restarted node rejoins the nodes
+	// it knew without discovery. Empty keeps no snapshot.
+	StateDir string
+	// ReconnectInterval is how often failed members are tried again.
+	// Default 5s (Serf's own default is 30s).
+	ReconnectInterval time.Duration
+	// SignatureWindow bounds the clock skew a signed request may have.
+	// Default 60s.
+	SignatureWindow time.Duration
+	// Tune, when set, changes the Serf and memberlist configuration last;
+	// tests shrink the timings with it.
+	Tune func(*serf.Config)
+	// Logger receives the cluster's log lines, Serf's and memberlist's
+	// included. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the cluster's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// MinCookieLen is the shortest cookie accepted, in bytes.
+const MinCookieLen = 16
+
+// DefaultConfig returns a Config with the documented defaults.
+func DefaultConfig() Config {
+	return Config{Scheme: "http", ClusterName: "flowg", ReconnectInterval: 5 * time.Second, SignatureWindow: 60 * time.Second}
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	switch {
+	case c.NodeID == "":
+		return errors.New("serfnet: node ID is required")
+	case c.Scheme != "http" && c.Scheme != "https":
+		return fmt.Errorf("serfnet: scheme %q is neither http nor https", c.Scheme)
+	case c.Cookie != "" && len(c.Cookie) < MinCookieLen:
+		return fmt.Errorf("serfnet: the cookie is shorter than %d bytes", MinCookieLen)
+	case c.PreviousCookie != "" && c.Cookie == "":
+		return errors.New("serfnet: a previous cookie needs a current one")
+	case c.PreviousCookie != "" && len(c.PreviousCookie) < MinCookieLen:
+		return fmt.Errorf("serfnet: the previous cookie is shorter than %d bytes", MinCookieLen)
+	case c.ClusterName == "":
+		return errors.New("serfnet: cluster name is required")
+	case c.ReconnectInterval <= 0 || c.SignatureWindow <= 0:
+		return errors.New("serfnet: reconnect interval and signature window must be positive")
+	}
+	addr, err := net.ResolveTCPAddr("tcp", c.Advertise)
+	if err != nil || addr.IP == nil || addr.IP.IsUnspecified() || addr.Port == 0 {
+		return fmt.Errorf("serfnet: advertise address %q is not a reachable IP:port", c.Advertise)
+	}
+	return nil
+}
+
+// Cluster is this node's membership.
+type Cluster struct {
+	cfg       Config
+	log       *slog.Logger
+	m         *metrics
+	transport *Transport
+	serf      *serf.Serf
+	events    chan serf.Event
+	done      chan struct{}
+}
+
+// New prepares the transport; nothing gossips until Start.
+func New(cfg Config) (*Cluster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	log := cfg.Logger.With("component", "cluster")
+	adv, _ := net.ResolveTCPAddr("tcp", cfg.Advertise)
+	m := newMetrics()
+	var signing []byte
+	var v *verifier
+	if cfg.Cookie != "" {
+		cur := deriveKeys(cfg.Cookie, cfg.ClusterName)
+		signing = cur.signing
+		accepted := [][]byte{cur.signing}
+		if cfg.PreviousCookie != "" {
+			accepted = append(accepted, deriveKeys(cfg.PreviousCookie, cfg.ClusterName).signing)
+		}
+		v = newVerifier(accepted, cfg.SignatureWindow, 1<<20)
+	}
+	c := &Cluster{
+		cfg: cfg, log: log, m: m,
+		transport: newTransport(adv, cfg.Scheme, cfg.TLS, signing, v, log, m),
+		events:    make(chan serf.Event, 256),
+		done:      make(chan struct{}),
+	}
+	if cfg.Registerer != nil {
+		if err := m.register(cfg.Registerer); err != nil {
+			return nil, err
+		}
+		if err := cfg.Registerer.Register(&membersCollector{c}); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Handler serves the transport; mount it at GossipPath on the management mux
+// before Start.
+func (c *Cluster) Handler() http.Handler { return c.transport }
+
+// Transport exposes the transport, for tests that cut links.
+func (c *Cluster) Transport() *Transport { return c.transport }
+
+// Start creates the Serf instance: it begins to gossip and, when a snapshot
+// is kept, rejoins the nodes it knew.
+func (c *Cluster) Start() error {
+	sc := serf.DefaultConfig()
+	sc.NodeName = c.cfg.NodeID
+	sc.Tags = c.cfg.Tags
+	sc.EventCh = c.events
+	sc.ReconnectInterval = c.cfg.ReconnectInterval
+	sc.RejoinAfterLeave = true // a node restarted after a graceful stop rejoins from its snapshot
+	sc.Logger = newStdLogger(c.log.With("from", "serf"))
+	if c.cfg.StateDir != "" {
+		sc.SnapshotPath = filepath.Join(c.cfg.StateDir, "serf.snapshot")
+	}
+	ml := memberlist.DefaultLANConfig()
+	ml.Name = c.cfg.NodeID
+	ml.Transport = c.transport
+	adv := c.transport.advertise
+	ml.BindAddr, ml.BindPort = adv.IP.String(), adv.Port
+	ml.AdvertiseAddr, ml.AdvertisePort = adv.IP.String(), adv.Port
+	ml.Label = c.cfg.ClusterName
+	ml.Logger = newStdLogger(c.log.With("from", "memberlist"))
+	if c.cfg.Cookie != "" {
+		primary := deriveKeys(c.cfg.Cookie, c.cfg.ClusterName).gossip
+		ring := [][]byte{primary}
+		if c.cfg.PreviousCookie != "" {
+			ring = append(ring, deriveKeys(c.cfg.PreviousCookie, c.cfg.ClusterName).gossip)
+		}
+		kr, err := memberlist.NewKeyring(ring, primary)
+		if err != nil {
+			return fmt.Errorf("cannot build the gossip keyring: %w", err)
+		}
+		ml.Keyring = kr
+		ml.GossipVerifyIncoming, ml.GossipVerifyOutgoing = true, true
+	}
+	sc.MemberlistConfig = ml
+	if c.cfg.Tune != nil {
+		c.cfg.Tune(sc)
+	}
+	s, err := serf.Create(sc)
+	if err != nil {
+		return fmt.Errorf("cannot start cluster membership: %w", err)
+	}
+	c.serf = s
+	go c.logEvents()
+	if c.cfg.Cookie == "" {
+		c.log.Warn("no cluster cookie: gossip is neither encrypted nor authenticated")
+	}
+	return nil
+}
+
+func (c *Cluster) logEvents() {
+	for {
+		select {
+		case e := <-c.events:
+			if me, ok := e.(serf.MemberEvent); ok {
+				for _, m := range me.Members {
+					c.log.Info("cluster member "+memberEventWord(me.Type), "member", m.Name, "addr", net.JoinHostPort(m.Addr.String(), fmt.Sprint(m.Port)))
+				}
+			}
+		case <-c.done:
+			return
+		}
+	}
+}
+
+func memberEventWord(t serf.EventType) string {
+	switch t {
+	case serf.EventMemberJoin:
+		return "joined"
+	case serf.EventMemberLeave:
+		return "left"
+	case serf.EventMemberFailed:
+		return "failed"
+	case serf.EventMemberUpdate:
+		return "updated"
+	case serf.EventMemberReap:
+		return "reaped"
+	}
+	return t.String()
+}
+
+// NodeID is this node's ID.
+func (c *Cluster) NodeID() string { return c.cfg.NodeID }
+
+// Join joins the cluster through peers and returns how many other nodes
+// were reached. Peers that are this node (by ID or by address) are skipped,
+// so joining oneself never counts.
+func (c *Cluster) Join(ctx context.Context, peers []flowg.Peer) (int, error) {
+	var addrs []string
+	for _, p := range peers {
+		if p.NodeID == c.cfg.NodeID {
+			continue
+		}
+		hp, err := parseEndpoint(p.Endpoint)
+		if err != nil {
+			return 0, err
+		}
+		host, port, _ := net.SplitHostPort(hp)
+		ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+		if err != nil {
+			return 0, fmt.Errorf("cannot resolve %s: %w", host, err)
+		}
+		// IPv4 first: "localhost" often resolves to ::1 first while nodes bind
+		// 127.0.0.1. Every address is tried; one answering is enough.
+		sort.SliceStable(ips, func(i, j int) bool { return ips[i].IP.To4() != nil && ips[j].IP.To4() == nil })
+		for _, ip := range ips {
+			if c.isSelf(ip.IP, port) {
+				continue
+			}
+			a := net.JoinHostPort(ip.IP.String(), port)
+			if p.NodeID != "" {
+				a = p.NodeID + "/" + a
+			}
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		return 0, errors.New("no peer other than this node")
+	}
+	return c.serf.Join(addrs, true)
+}
+
+// isSelf reports whether ip:port is this node's management address, taking
+// any loopback address as this node's when it advertises a loopback one.
+func (c *Cluster) isSelf(ip net.IP, port string) bool {
+	adv := c.transport.advertise
+	if port != fmt.Sprint(adv.Port) {
+		return false
+	}
+	return ip.Equal(adv.IP) || ip.IsLoopback() && adv.IP.IsLoopback()
+}
+
+// IsMember reports whether a node of that ID or management endpoint is an
+// alive member other than this node.
+func (c *Cluster) IsMember(p flowg.Peer) bool {
+	for _, m := range c.serf.Members() {
+		if m.Status == serf.StatusAlive && m.Name != c.cfg.NodeID &&
+			(p.NodeID != "" && m.Name == p.NodeID || p.Endpoint != "" && m.Tags["endpoint"] == p.Endpoint) {
+			return true
+		}
+	}
+	return false
+}
+
+// Nodes lists every known node, this one included, sorted by ID.
+func (c *Cluster) Nodes() []flowg.Node {
+	if c.serf == nil {
+		return nil
+	}
+	suspect := map[string]bool{}
+	for _, n := range c.serf.Memberlist().Members() {
+		if n.State == memberlist.StateSuspect {
+			suspect[n.Name] = true
+		}
+	}
+	var out []flowg.Node
+	for _, m := range c.serf.Members() {
+		out = append(out, flowg.Node{
+			ID: m.Name, Endpoint: m.Tags["endpoint"], Status: statusOf(m, suspect[m.Name]),
+			HTTPAddr: m.Tags["http"], Syslog: m.Tags["syslog"], Tags: m.Tags,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func statusOf(m serf.Member, suspect bool) string {
+	switch m.Status {
+	case serf.StatusAlive:
+		if suspect {
+			return "suspect"
+		}
+		return "alive"
+	case serf.StatusLeaving, serf.StatusLeft:
+		return "left"
+	case serf.StatusFailed:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// Leave tells the cluster this node is going, so that peers see it "left"
+// at once rather than "failed" after a timeout.
+func (c *Cluster) Leave() error {
+	if c.serf == nil {
+		return nil
+	}
+	return c.serf.Leave()
+}
+
+// Close stops gossip. It is safe to call more than once.
+func (c *Cluster) Close() error {
+	select {
+	case <-c.done:
+		return nil
+	default:
+		close(c.done)
+	}
+	if c.serf == nil {
+		return c.transport.Shutdown()
+	}
+	return c.serf.Shutdown()
+}
+
+// membersCollector reports the members by status at each scrape.
+type membersCollector struct{ c *Cluster }
+
+var membersDesc = prometheus.NewDesc("flowg_cluster_members", "Cluster members by status.", []string{"status"}, nil)
+
+func (m *membersCollector) Describe(ch chan<- *prometheus.Desc) { ch <- membersDesc }
+
+func (m *membersCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := map[string]int{"alive": 0, "suspect": 0, "failed": 0, "left": 0}
+	for _, n := range m.c.Nodes() {
+		counts[n.Status]++
+	}
+	for s, n := range counts {
+		ch <- prometheus.MustNewConstMetric(membersDesc, prometheus.GaugeValue, float64(n), s)
+	}
+}

@@ -1,0 +1,360 @@
+package serfnet
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// GossipPath is where the management mux mounts the transport.
+const GossipPath = "/cluster/gossip"
+
+// upgradeProto is the protocol name of a stream's HTTP Upgrade.
+const upgradeProto = "flowg-gossip"
+
+// Limits of the transport.
+const (
+	// MaxPacket bounds a packet body.
+	MaxPacket = 64 << 10
+	// peerQueue is the packets queued for one peer before more are dropped.
+	peerQueue = 256
+)
+
+// Transport is a memberlist.NodeAwareTransport carried by HTTP: a packet is
+// one POST, a stream one Upgrade. Its contract follows memberlist's:
+// WriteToAddress queues the packet and returns at once (a bounded queue per
+// peer; what overflows is dropped and counted), packets are stamped when
+// they arrive, and stream connections honour deadlines.
+type Transport struct {
+	advertise *net.TCPAddr
+	scheme    string
+	tlsConfig *tls.Config
+	signing   []byte // nil: requests are not signed
+	verify    *verifier
+	log       *slog.Logger
+	m         *metrics
+	client    *http.Client
+
+	packetCh chan *memberlist.Packet
+	streamCh chan net.Conn
+
+	mu       sync.Mutex
+	peers    map[string]*peer
+	shutdown atomic.Bool
+	done     chan struct{}
+
+	// drop, when set, says whether traffic to an address is to be dropped;
+	// tests use it to cut links.
+	drop atomic.Pointer[func(addr string) bool]
+}
+
+var _ memberlist.NodeAwareTransport = (*Transport)(nil)
+
+type peer struct {
+	q chan []byte
+}
+
+func newTransport(advertise *net.TCPAddr, scheme string, tlsConfig *tls.Config, signing []byte, v *verifier, log *slog.Logger, m *metrics) *Transport {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &Transport{
+		advertise: advertise, scheme: scheme, tlsConfig: tlsConfig, signing: signing, verify: v, log: log, m: m,
+		client: &http.Client{
+			Timeout: 10 * time.Second,
+			Transport: &http.Transport{
+				DialContext: dialer.DialContext, TLSClientConfig: tlsConfig,
+				MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 5 * time.Second,
+			},
+		},
+		packetCh: make(chan *memberlist.Packet, 1024),
+		streamCh: make(chan net.Conn, 64),
+		peers:    map[string]*peer{},
+		done:     make(chan struct{}),
+	}
+}
+
+// SetDrop makes the transport drop every packet and stream to an address
+// for which fn returns true; nil restores the links.
+func (t *Transport) SetDrop(fn func(addr string) bool) {
+	if fn == nil {
+		t.drop.Store(nil)
+		return
+	}
+	t.drop.Store(&fn)
+}
+
+func (t *Transport) dropped(addr string) bool {
+	fn := t.drop.Load()
+	return fn != nil && (*fn)(addr)
+}
+
+// FinalAdvertiseAddr returns the address this node gossips from: the one
+// configured, never an unspecified address.
+func (t *Transport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
+	return t.advertise.IP, t.advertise.Port, nil
+}
+
+// WriteTo queues a packet for addr.
+func (t *Transport) WriteTo(b []byte, addr string) (time.Time, error) {
+	return t.WriteToAddress(b, memberlist.Address{Addr: addr})
+}
+
+// WriteToAddress queues a packet for addr and returns at once.
+func (t *Transport) WriteToAddress(b []byte, addr memberlist.Address) (time.Time, error) {
+	now := time.Now()
+	if t.shutdown.Load() {
+		return now, errors.New("transport is shut down")
+	}
+	if len(b) > MaxPacket {
+		t.m.dropped.WithLabelValues("oversize").Inc()
+		return now, fmt.Errorf("packet of %d bytes is over the limit of %d", len(b), MaxPacket)
+	}
+	if t.dropped(addr.Addr) {
+		return now, nil
+	}
+	buf := append([]byte(nil), b...)
+	t.mu.Lock()
+	p := t.peers[addr.Addr]
+	if p == nil {
+		p = &peer{q: make(chan []byte, peerQueue)}
+		t.peers[addr.Addr] = p
+		go t.sendLoop(addr.Addr, p)
+	}
+	select {
+	case p.q <- buf:
+	default:
+		t.m.dropped.WithLabelValues("queue_full").Inc()
+	}
+	t.mu.Unlock()
+	return now, nil
+}
+
+// sendLoop posts the packets queued for one peer, in order, over the pooled
+// keep-alive client; it ends after a minute without packets.
+func (t *Transport) sendLoop(addr string, p *peer) {
+	url := t.scheme + "://" + addr + GossipPath
+	idle := time.NewTimer(time.Minute)
+	defer idle.Stop()
+	for {
+		select {
+		case b := <-p.q:
+			t.post(url, addr, b)
+			idle.Reset(time.Minute)
+		case <-idle.C:
+			t.mu.Lock()
+			if len(p.q) > 0 {
+				t.mu.Unlock()
+				idle.Reset(time.Minute)
+				continue
+			}
+			delete(t.peers, addr)
+			t.mu.Unlock()
+			return
+		case <-t.done:
+			return
+		}
+	}
+}
+
+func (t *Transport) post(url, addr string, b []byte) {
+	if t.dropped(addr) {
+		return
+	}
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	sign(req, t.signing, t.advertise.String(), b)
+	resp, err := t.client.Do(req)
+	if err != nil {
+		t.m.dropped.WithLabelValues("send_failed").Inc()
+		t.log.Debug("gossip packet not delivered", "to", addr, "err", err)
+		return
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.m.dropped.WithLabelValues("refused").Inc()
+		t.log.Debug("gossip packet refused", "to", addr, "status", resp.StatusCode)
+		return
+	}
+	t.m.packets.WithLabelValues("out").Inc()
+	t.m.bytes.WithLabelValues("out").Add(float64(len(b)))
+}
+
+// PacketCh yields the packets received.
+func (t *Transport) PacketCh() <-chan *memberlist.Packet { return t.packetCh }
+
+// StreamCh yields the stream connections received.
+func (t *Transport) StreamCh() <-chan net.Conn { return t.streamCh }
+
+// DialTimeout opens a stream to addr.
+func (t *Transport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return t.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
+}
+
+// DialAddressTimeout opens a stream: an HTTP/1.1 Upgrade of GossipPath,
+// after which the connection carries memberlist's stream protocol. Bytes
+// the server sent after its 101 answer and that were read with it are kept.
+func (t *Transport) DialAddressTimeout(addr memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	if t.dropped(addr.Addr) {
+		return nil, fmt.Errorf("link to %s is cut", addr.Addr)
+	}
+	deadline := time.Now().Add(timeout)
+	dialer := &net.Dialer{Deadline: deadline}
+	var conn net.Conn
+	var err error
+	if t.tlsConfig != nil {
+		conn, err = tls.DialWithDialer(dialer, "tcp", addr.Addr, t.tlsConfig)
+	} else {
+		conn, err = dialer.Dial("tcp", addr.Addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(deadline)
+	req, _ := http.NewRequest(http.MethodPost, t.scheme+"://"+addr.Addr+GossipPath, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", upgradeProto)
+	sign(req, t.signing, t.advertise.String(), nil)
+	if err := req.Write(conn); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		conn.Close()
+		return nil, fmt.Errorf("stream to %s refused: %s", addr.Addr, resp.Status)
+	}
+	conn.SetDeadline(time.Time{})
+	t.m.streams.WithLabelValues("out").Inc()
+	return &bufferedConn{Conn: conn, r: br}, nil
+}
+
+// bufferedConn reads first what a bufio.Reader already holds.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// Shutdown stops the transport.
+func (t *Transport) Shutdown() error {
+	if t.shutdown.CompareAndSwap(false, true) {
+		close(t.done)
+	}
+	return nil
+}
+
+// ServeHTTP takes packets (POST, answered 202) and streams (POST with
+// Upgrade: flowg-gossip, answered 101). With a cookie every request must be
+// signed; a rejected one is answered 401 and counted.
+func (t *Transport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	upgrade := r.Header.Get("Upgrade") == upgradeProto
+	var body []byte
+	if !upgrade {
+		var err error
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxPacket))
+		if err != nil {
+			t.reject(w, r, "oversize", http.StatusRequestEntityTooLarge, err)
+			return
+		}
+	}
+	if t.verify != nil {
+		if err := t.verify.verify(r, body, time.Now()); err != nil {
+			t.reject(w, r, "unauthenticated", http.StatusUnauthorized, err)
+			return
+		}
+	}
+	if t.shutdown.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	from := r.RemoteAddr
+	if f := r.Header.Get(hdrFrom); f != "" {
+		from = f
+	}
+	fromAddr, err := net.ResolveTCPAddr("tcp", from)
+	if err != nil {
+		t.reject(w, r, "bad_sender", http.StatusBadRequest, err)
+		return
+	}
+	if !upgrade {
+		now := time.Now()
+		select {
+		case t.packetCh <- &memberlist.Packet{Buf: body, From: fromAddr, Timestamp: now}:
+			t.m.packets.WithLabelValues("in").Inc()
+			t.m.bytes.WithLabelValues("in").Add(float64(len(body)))
+			w.WriteHeader(http.StatusAccepted)
+		default:
+			t.m.dropped.WithLabelValues("inbound_full").Inc()
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		}
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "cannot upgrade", http.StatusInternalServerError)
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+upgradeProto+"\r\n\r\n"); err != nil {
+		conn.Close()
+		return
+	}
+	t.m.streams.WithLabelValues("in").Inc()
+	select {
+	case t.streamCh <- &bufferedConn{Conn: conn, r: brw.Reader}:
+	case <-t.done:
+		conn.Close()
+	}
+}
+
+func (t *Transport) reject(w http.ResponseWriter, r *http.Request, reason string, status int, err error) {
+	t.m.rejected.WithLabelValues(reason).Inc()
+	t.log.Warn("cluster request rejected", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", err.Error())
+	http.Error(w, reason+": "+err.Error(), status)
+}
+
+// parseEndpoint turns a management URL into host:port.
+func parseEndpoint(endpoint string) (string, error) {
+	u, err := http.NewRequest(http.MethodGet, endpoint, nil)
+	if err != nil {
+		return "", err
+	}
+	host, port := u.URL.Hostname(), u.URL.Port()
+	if port == "" {
+		port = "80"
+		if u.URL.Scheme == "https" {
+			port = "443"
+		}
+	}
+	if _, err := strconv.Atoi(port); err != nil || host == "" {
+		return "", fmt.Errorf("endpoint %q has no host:port", endpoint)
+	}
+	return net.JoinHostPort(host, port), nil
+}
