@@ -1,0 +1,351 @@
+package serfnet
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/serf/serf"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	flowg "github.com/flowg-server/flowg-server"
+)
+
+// tune shrinks Serf's and memberlist's timings for tests.
+func tune(c *serf.Config) {
+	ml := c.MemberlistConfig
+	ml.ProbeInterval = 200 * time.Millisecond
+	ml.ProbeTimeout = 100 * time.Millisecond
+	ml.GossipInterval = 50 * time.Millisecond
+	ml.PushPullInterval = 2 * time.Second
+	ml.SuspicionMult = 2
+	ml.TCPTimeout = time.Second
+	ml.IndirectChecks = 1
+	c.ReapInterval = time.Second
+	c.ReconnectInterval = 300 * time.Millisecond
+	c.ReconnectTimeout = time.Minute
+	c.TombstoneTimeout = time.Minute
+	c.BroadcastTimeout = time.Second
+	c.LeavePropagateDelay = 100 * time.Millisecond
+}
+
+// testNode is a Cluster served by a real HTTP server on a loopback port.
+type testNode struct {
+	t       *testing.T
+	c       *Cluster
+	srv     *http.Server
+	addr    string
+	dir     string
+	cookie  string
+	stopped bool
+}
+
+func startNode(t *testing.T, name, addr, dir, cookie string) *testNode {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var ln net.Listener
+	var err error
+	for range 50 { // a restarted node takes its old port back
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.NodeID, cfg.Advertise, cfg.Cookie, cfg.StateDir = name, ln.Addr().String(), cookie, dir
+	cfg.Tags = map[string]string{"endpoint": "http://" + ln.Addr().String()}
+	cfg.Tune = tune
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST "+GossipPath, c.Handler())
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &testNode{t: t, c: c, srv: srv, addr: ln.Addr().String(), dir: dir, cookie: cookie}
+	t.Cleanup(n.kill)
+	return n
+}
+
+// kill stops the node without leaving: its listener closes and it stops
+// answering, as after kill -9.
+func (n *testNode) kill() {
+	if n.stopped {
+		return
+	}
+	n.stopped = true
+	n.srv.Close()
+	n.c.Close()
+}
+
+func (n *testNode) join(to *testNode) (int, error) {
+	return n.c.Join(context.Background(), []flowg.Peer{{NodeID: to.c.NodeID(), Endpoint: "http://" + to.addr}})
+}
+
+// statuses is node ID → status, as n sees the cluster.
+func (n *testNode) statuses() map[string]string {
+	out := map[string]string{}
+	for _, node := range n.c.Nodes() {
+		out[node.ID] = node.Status
+	}
+	return out
+}
+
+// eventually polls cond until it holds or the time is up.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sees reports whether every node in from sees want as the statuses.
+func sees(from []*testNode, want map[string]string) func() bool {
+	return func() bool {
+		for _, n := range from {
+			got := n.statuses()
+			for id, st := range want {
+				if got[id] != st {
+					return false
+				}
+			}
+		}
+		return true
+	}
+}
+
+const cookie = "0123456789abcdef0123456789abcdef"
+
+func TestCluster_ChainFormationLeaveAndKill(t *testing.T) {
+	for _, ck := range []string{"", cookie} {
+		t.Run(fmt.Sprintf("cookie=%v", ck != ""), func(t *testing.T) {
+			n0 := startNode(t, "n0", "", t.TempDir(), ck)
+			n1 := startNode(t, "n1", "", t.TempDir(), ck)
+			n2 := startNode(t, "n2", "", t.TempDir(), ck)
+			if k, err := n1.join(n0); k != 1 || err != nil {
+				t.Fatalf("n1 joins n0: %d, %v", k, err)
+			}
+			if k, err := n2.join(n1); k != 1 || err != nil {
+				t.Fatalf("n2 joins n1: %d, %v", k, err)
+			}
+			all := []*testNode{n0, n1, n2}
+			eventually(t, 5*time.Second, "all three see each other", sees(all, map[string]string{"n0": "alive", "n1": "alive", "n2": "alive"}))
+			for _, node := range n0.c.Nodes() {
+				if node.ID == "n2" && node.Endpoint != "http://"+n2.addr {
+					t.Fatalf("n2's endpoint tag = %q", node.Endpoint)
+				}
+			}
+
+			if err := n2.c.Leave(); err != nil {
+				t.Fatal(err)
+			}
+			n2.kill()
+			eventually(t, 3*time.Second, "n2 seen as left", sees([]*testNode{n0, n1}, map[string]string{"n2": "left"}))
+
+			n1.kill()
+			eventually(t, 10*time.Second, "n1 seen as failed", sees([]*testNode{n0}, map[string]string{"n1": "failed"}))
+		})
+	}
+}
+
+func TestCluster_RestartFromSnapshotWithoutJoin(t *testing.T) {
+	n0 := startNode(t, "n0", "", t.TempDir(), cookie)
+	dir := t.TempDir()
+	n1 := startNode(t, "n1", "", dir, cookie)
+	n1.join(n0)
+	eventually(t, 5*time.Second, "formed", sees([]*testNode{n0, n1}, map[string]string{"n0": "alive", "n1": "alive"}))
+	n1.kill()
+	eventually(t, 10*time.Second, "n1 failed", sees([]*testNode{n0}, map[string]string{"n1": "failed"}))
+	n1 = startNode(t, "n1", n1.addr, dir, cookie) // same state dir, no join
+	eventually(t, 10*time.Second, "n1 back from its snapshot", sees([]*testNode{n0, n1}, map[string]string{"n0": "alive", "n1": "alive"}))
+}
+
+func TestCluster_PartitionHeals(t *testing.T) {
+	var nodes []*testNode
+	for i := range 4 {
+		nodes = append(nodes, startNode(t, fmt.Sprintf("n%d", i), "", t.TempDir(), cookie))
+	}
+	for _, n := range nodes[1:] {
+		n.join(nodes[0])
+	}
+	alive := map[string]string{"n0": "alive", "n1": "alive", "n2": "alive", "n3": "alive"}
+	eventually(t, 5*time.Second, "formed", sees(nodes, alive))
+	side := map[string]int{nodes[0].addr: 0, nodes[1].addr: 0, nodes[2].addr: 1, nodes[3].addr: 1}
+	for _, n := range nodes {
+		mine := side[n.addr]
+		n.c.Transport().SetDrop(func(addr string) bool { return side[addr] != mine })
+	}
+	eventually(t, 15*time.Second, "each side sees the other failed",
+		func() bool {
+			return sees(nodes[:2], map[string]string{"n2": "failed", "n3": "failed"})() &&
+				sees(nodes[2:], map[string]string{"n0": "failed", "n1": "failed"})()
+		})
+	healed := time.Now()
+	for _, n := range nodes {
+		n.c.Transport().SetDrop(nil)
+	}
+	eventually(t, 15*time.Second, "the partition merges by itself", sees(nodes, alive))
+	t.Logf("merged %s after the links came back", time.Since(healed).Round(10*time.Millisecond))
+}
+
+func TestCluster_WrongOrNoCookieCannotJoin(t *testing.T) {
+	n0 := startNode(t, "n0", "", t.TempDir(), cookie)
+	n1 := startNode(t, "n1", "", t.TempDir(), cookie)
+	n1.join(n0)
+	eventually(t, 5*time.Second, "formed", sees([]*testNode{n0, n1}, map[string]string{"n0": "alive", "n1": "alive"}))
+	for _, ck := range []string{"another-cookie-of-enough-length", ""} {
+		intruder := startNode(t, "intruder", "", t.TempDir(), ck)
+		if k, err := intruder.join(n0); k != 0 || err == nil {
+			t.Fatalf("cookie %q joined: %d, %v", ck, k, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		for _, n := range []*testNode{n0, n1} {
+			if st := n.statuses(); len(st) != 2 {
+				t.Fatalf("cookie %q changed the members to %v", ck, st)
+			}
+		}
+		if got := len(intruder.c.Nodes()); got != 1 {
+			t.Fatalf("the intruder learned %d members", got)
+		}
+		intruder.kill()
+	}
+	if v := testutil.ToFloat64(n0.c.m.rejected.WithLabelValues("unauthenticated")); v == 0 {
+		t.Fatal("rejected requests were not counted")
+	}
+}
+
+// TestTransport_RejectsReplayTamperOversize sends signed requests by hand.
+func TestTransport_RejectsReplayTamperOversize(t *testing.T) {
+	n0 := startNode(t, "n0", "", t.TempDir(), cookie)
+	key := deriveKeys(cookie, "flowg").signing
+	url := "http://" + n0.addr + GossipPath
+	send := func(req *http.Request) int {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	body := []byte("not a real memberlist packet")
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	sign(req, key, "127.0.0.1:1", body)
+	if code := send(req); code != http.StatusAccepted {
+		t.Fatalf("signed packet: %d", code)
+	}
+	replay, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	replay.Header = req.Header.Clone()
+	if code := send(replay); code != http.StatusUnauthorized {
+		t.Fatalf("replayed packet: %d", code)
+	}
+	tampered, _ := http.NewRequest("POST", url, strings.NewReader("tampered body of the same size"))
+	sign(tampered, key, "127.0.0.1:1", body)
+	if code := send(tampered); code != http.StatusUnauthorized {
+		t.Fatalf("tampered packet: %d", code)
+	}
+	spoofed, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	sign(spoofed, key, "127.0.0.1:1", body)
+	spoofed.Header.Set(hdrFrom, "127.0.0.1:2")
+	if code := send(spoofed); code != http.StatusUnauthorized {
+		t.Fatalf("spoofed sender: %d", code)
+	}
+	stale, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	stale.Header.Set(hdrFrom, "127.0.0.1:1")
+	stale.Header.Set(hdrTimestamp, fmt.Sprint(time.Now().Add(-time.Hour).UnixMilli()))
+	stale.Header.Set(hdrNonce, "abc")
+	stale.Header.Set(hdrSignature, fmt.Sprintf("%x", signature(key, "POST", GossipPath, "127.0.0.1:1", stale.Header.Get(hdrTimestamp), "abc", body)))
+	if code := send(stale); code != http.StatusUnauthorized {
+		t.Fatalf("stale packet: %d", code)
+	}
+	unsigned, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	if code := send(unsigned); code != http.StatusUnauthorized {
+		t.Fatalf("unsigned packet: %d", code)
+	}
+	big := make([]byte, MaxPacket+1)
+	oversize, _ := http.NewRequest("POST", url, bytes.NewReader(big))
+	sign(oversize, key, "127.0.0.1:1", big)
+	if code := send(oversize); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversize packet: %d", code)
+	}
+	if _, err := n0.c.Transport().WriteTo(big, n0.addr); err == nil {
+		t.Fatal("an oversize packet was queued")
+	}
+}
+
+// TestTransport_StreamKeepsBufferedBytes checks both ends of a stream: bytes
+// a client sends in the same write as its upgrade request, and bytes the
+// server sends right behind its 101 answer, both arrive.
+func TestTransport_StreamKeepsBufferedBytes(t *testing.T) {
+	keys := deriveKeys(cookie, "flowg")
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	adv := ln.Addr().(*net.TCPAddr)
+	log := slog.New(slog.DiscardHandler)
+	server := newTransport(adv, "http", nil, keys.signing, newVerifier([][]byte{keys.signing}, time.Minute, 100), log, newMetrics())
+	go (&http.Server{Handler: server}).Serve(ln)
+	defer ln.Close()
+
+	// Server side: the request and "ping" in one write.
+	raw, err := net.Dial("tcp", adv.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	req, _ := http.NewRequest("POST", "http://"+adv.String()+GossipPath, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", upgradeProto)
+	sign(req, keys.signing, "127.0.0.1:1", nil)
+	var buf bytes.Buffer
+	req.Write(&buf)
+	buf.WriteString("ping")
+	raw.Write(buf.Bytes())
+	select {
+	case conn := <-server.StreamCh():
+		got := make([]byte, 4)
+		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.ReadFull(conn, got); err != nil || string(got) != "ping" {
+			t.Fatalf("server read %q, %v", got, err)
+		}
+		conn.Close()
+	case <-time.After(2 * time.Second):
+		t.Fatal("no stream reached the server")
+	}
+
+	// Client side: "pong" right behind the 101.
+	client := newTransport(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, "http", nil, keys.signing, nil, log, newMetrics())
+	go func() {
+		conn := <-server.StreamCh()
+		conn.Write([]byte("pong"))
+		conn.Close()
+	}()
+	conn, err := client.DialTimeout(adv.String(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	got, _ := io.ReadAll(conn)
+	if string(got) != "pong" {
+		t.Fatalf("client read %q", got)
+	}
+}
