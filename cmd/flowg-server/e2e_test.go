@@ -189,7 +189,8 @@ func (p *proc) queryAll(token, stream string, params url.Values) []string {
 	return nil
 }
 
-func (p *proc) nodeID() string {
+// members returns node ID → status from the node's /cluster/nodes.
+func (p *proc) members() map[string]string {
 	p.t.Helper()
 	resp, err := http.Get("http://" + p.mgmt + "/cluster/nodes")
 	if err != nil {
@@ -198,13 +199,61 @@ func (p *proc) nodeID() string {
 	defer resp.Body.Close()
 	var v struct {
 		Nodes []struct {
-			ID string `json:"node-id"`
+			ID     string `json:"node-id"`
+			Status string
 		}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || len(v.Nodes) != 1 {
-		p.t.Fatalf("/cluster/nodes: %v %+v", err, v)
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		p.t.Fatalf("/cluster/nodes: %v", err)
 	}
-	return v.Nodes[0].ID
+	out := map[string]string{}
+	for _, n := range v.Nodes {
+		out[n.ID] = n.Status
+	}
+	return out
+}
+
+// nodeID is the ID of a node that is alone in its cluster.
+func (p *proc) nodeID() string {
+	p.t.Helper()
+	m := p.members()
+	if len(m) != 1 {
+		p.t.Fatalf("/cluster/nodes lists %v, want this node alone", m)
+	}
+	for id := range m {
+		return id
+	}
+	return ""
+}
+
+// waitMembers waits until every node lists exactly want.
+func waitMembers(t *testing.T, nodes []*proc, want map[string]string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok := true
+		for _, n := range nodes {
+			got := n.members()
+			if len(got) != len(want) {
+				ok = false
+			}
+			for id, st := range want {
+				if got[id] != st {
+					ok = false
+				}
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, n := range nodes {
+				t.Logf("%s sees %v", n.mgmt, n.members())
+			}
+			t.Fatalf("members not %v within %s", want, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // TestE2E_NoFlags_KillAndRestart is the first-run story: no flags (the
@@ -341,15 +390,17 @@ func TestE2E_SIGTERM_DrainsAndExitsZero(t *testing.T) {
 }
 
 // TestE2E_ThreeNodeExample runs the three command lines of the README
-// verbatim (the default ports on 127.0.0.1), with and without a cookie: three
-// nodes start, and no two share a file.
+// verbatim (the default ports on 127.0.0.1), with and without a cookie: node
+// 2 joins through node 1, yet every node lists all three within seconds, and
+// no two share a file. Then node 1 is killed with kill -9 and restarted with
+// no join flags: it rejoins from its snapshot.
 func TestE2E_ThreeNodeExample(t *testing.T) {
 	for _, cookie := range []string{"", "0123456789abcdef0123456789abcdef"} {
 		dir := t.TempDir()
 		var nodes []*proc
-		for i := range 3 {
+		argsOf := func(i int, join bool) []string {
 			args := []string{"--cluster-node-id", fmt.Sprintf("flowg-node%d", i)}
-			if i > 0 {
+			if join && i > 0 {
 				args = append(args, "--cluster-join-node-id", fmt.Sprintf("flowg-node%d", i-1),
 					"--cluster-join-endpoint", fmt.Sprintf("http://localhost:%d", 9113+i-1))
 			}
@@ -361,16 +412,29 @@ func TestE2E_ThreeNodeExample(t *testing.T) {
 			if cookie != "" {
 				args = append(args, "--cluster-cookie", cookie)
 			}
-			nodes = append(nodes, start(t, dir, nil, fmt.Sprintf("127.0.0.1:%d", 5080+i), fmt.Sprintf("127.0.0.1:%d", 9113+i), args...))
+			return args
 		}
-		for i, n := range nodes {
-			if id := n.nodeID(); id != fmt.Sprintf("flowg-node%d", i) {
-				t.Fatalf("node %d calls itself %s", i, id)
-			}
+		startNode := func(i int, join bool) *proc {
+			return start(t, dir, nil, fmt.Sprintf("127.0.0.1:%d", 5080+i), fmt.Sprintf("127.0.0.1:%d", 9113+i), argsOf(i, join)...)
+		}
+		formStart := time.Now()
+		for i := range 3 {
+			nodes = append(nodes, startNode(i, true))
+		}
+		all := map[string]string{"flowg-node0": "alive", "flowg-node1": "alive", "flowg-node2": "alive"}
+		waitMembers(t, nodes, all, 10*time.Second)
+		t.Logf("cookie=%v: three nodes formed %s after the first start", cookie != "", time.Since(formStart).Round(10*time.Millisecond))
+		for _, n := range nodes {
 			if cookie != "" && strings.Contains(n.logText(), cookie) {
 				t.Fatal("the cookie appears in the log")
 			}
 		}
+
+		nodes[1].cmd.Process.Signal(syscall.SIGKILL)
+		nodes[1].wait()
+		waitMembers(t, []*proc{nodes[0], nodes[2]}, map[string]string{"flowg-node0": "alive", "flowg-node1": "failed", "flowg-node2": "alive"}, 30*time.Second)
+		nodes[1] = startNode(1, false)
+		waitMembers(t, nodes, all, 20*time.Second)
 		// Every file under data/ belongs to exactly one node's directory.
 		filepath.WalkDir(filepath.Join(dir, "data"), func(path string, d os.DirEntry, err error) error {
 			rel, _ := filepath.Rel(filepath.Join(dir, "data"), path)
@@ -436,4 +500,26 @@ func TestE2E_BadFlags(t *testing.T) {
 	httpAddr, mgmtAddr := freeAddr(t), freeAddr(t)
 	start(t, dir, []string{"FLOWG_HTTP_BIND=nonsense", "FLOWG_MGMT_BIND=" + mgmtAddr}, httpAddr, mgmtAddr,
 		"--http-bind", httpAddr, "--syslog-bind", "127.0.0.1:0")
+}
+
+// TestE2E_JoinRetriesUntilThePeerIsUp starts a node whose join endpoint is
+// not up yet: it serves meanwhile, and joins once the peer comes.
+func TestE2E_JoinRetriesUntilThePeerIsUp(t *testing.T) {
+	dir := t.TempDir()
+	h0, m0, h1, m1 := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	common := func(i int, h, m string) []string {
+		return []string{"--cluster-node-id", fmt.Sprintf("n%d", i), "--http-bind", h, "--mgmt-bind", m, "--syslog-bind", "127.0.0.1:0",
+			"--auth-dir", fmt.Sprintf("%s/n%d/auth", dir, i), "--log-dir", fmt.Sprintf("%s/n%d/logs", dir, i),
+			"--config-dir", fmt.Sprintf("%s/n%d/config", dir, i), "--cluster-cookie", "a-cookie-of-sixteen-bytes-or-more"}
+	}
+	n1 := start(t, dir, nil, h1, m1, append(common(1, h1, m1), "--cluster-join-node-id", "n0", "--cluster-join-endpoint", "http://"+m0)...)
+	if code, _ := n1.request("", "GET", "/api/v1/openapi.json", ""); code != 200 {
+		t.Fatalf("the node does not serve while it cannot join: %d", code)
+	}
+	time.Sleep(time.Second)
+	n0 := start(t, dir, nil, h0, m0, common(0, h0, m0)...)
+	waitMembers(t, []*proc{n0, n1}, map[string]string{"n0": "alive", "n1": "alive"}, 15*time.Second)
+	if !strings.Contains(n1.logText(), "cannot join the cluster yet") || !strings.Contains(n1.logText(), "joined the cluster") {
+		t.Fatalf("the join retries are not in the log:\n%s", n1.logText())
+	}
 }

@@ -1,0 +1,94 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	flowg "github.com/flowg-server/flowg-server"
+)
+
+// fakeCluster is a working in-memory membership: Join succeeds for peers
+// marked up and makes them members.
+type fakeCluster struct {
+	mu      sync.Mutex
+	self    string
+	up      map[string]bool
+	members map[string]bool
+	calls   [][]flowg.Peer
+}
+
+func (f *fakeCluster) NodeID() string { return f.self }
+
+func (f *fakeCluster) IsMember(p flowg.Peer) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.members[p.NodeID]
+}
+
+func (f *fakeCluster) Join(_ context.Context, peers []flowg.Peer) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, peers)
+	n := 0
+	for _, p := range peers {
+		if f.up[p.NodeID] {
+			f.members[p.NodeID] = true
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, errors.New("connection refused")
+	}
+	return n, nil
+}
+
+type failing struct{}
+
+func (failing) Name() string                                { return "broken" }
+func (failing) Peers(context.Context) ([]flowg.Peer, error) { return nil, errors.New("unreachable") }
+func (f *fakeCluster) set(id string, up bool)               { f.mu.Lock(); f.up[id] = up; f.mu.Unlock() }
+func (f *fakeCluster) joined(id string) bool                { return f.IsMember(flowg.Peer{NodeID: id}) }
+func (f *fakeCluster) callCount() int                       { f.mu.Lock(); defer f.mu.Unlock(); return len(f.calls) }
+
+func TestLoop_RetriesSkipsSelfAndMembersDedups(t *testing.T) {
+	c := &fakeCluster{self: "me", up: map[string]bool{}, members: map[string]bool{}}
+	peer := flowg.Peer{NodeID: "a", Endpoint: "http://a:9113"}
+	sources := []Source{
+		Static{Peer: peer}, Static{Peer: peer}, // the same peer from two sources
+		Static{Peer: flowg.Peer{NodeID: "me", Endpoint: "http://me:9113"}},
+		failing{},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go (&Loop{Sources: sources, Cluster: c, Interval: 20 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}).Run(ctx)
+
+	deadline := time.Now().Add(5 * time.Second)
+	for c.callCount() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop does not retry while the peer is down")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.set("a", true)
+	for !c.joined("a") {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop did not join the peer once it was up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	n := c.callCount()
+	time.Sleep(100 * time.Millisecond)
+	if c.callCount() != n {
+		t.Fatal("the loop joins again a peer that is already a member")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, call := range c.calls {
+		if len(call) != 1 || call[0] != peer {
+			t.Fatalf("join called with %v: want the one peer, deduplicated, never this node", call)
+		}
+	}
+}
