@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	flowg "github.com/flowg-server/flowg-server"
 	"github.com/flowg-server/flowg-server/httpapi"
 	"github.com/flowg-server/flowg-server/store"
+	"github.com/flowg-server/flowg-server/store/storetest"
 )
 
 // node is one API over a real store, served on real loopback listeners.
@@ -33,22 +33,13 @@ type node struct {
 
 func newNode(t *testing.T) *node {
 	t.Helper()
-	dir := t.TempDir()
-	c := store.DefaultConfig()
-	c.AuthDir, c.LogDir, c.ConfigDir = dir+"/auth", dir+"/logs", dir+"/config"
-	c.Argon2 = store.Argon2Params{Time: 1, Memory: 64, Threads: 1}
-	c.Logger = slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
-	c.Registerer = reg
-	st, err := store.Open(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, func(c *store.Config) { c.Registerer = reg })
 	api, err := httpapi.New(httpapi.Config{
 		Logs: st.Logs, Auth: st.Auth, Registerer: reg, Gatherer: reg, Heartbeat: 50 * time.Millisecond,
 		Cluster: staticView{{ID: "n0", Endpoint: "http://127.0.0.1:9113", Status: "alive"}},
 		Limits:  httpapi.Limits{MaxBodyBytes: 1 << 20},
-		Logger:  c.Logger,
+		Logger:  slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)

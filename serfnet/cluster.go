@@ -270,7 +270,20 @@ func (c *Cluster) Join(ctx context.Context, peers []flowg.Peer) (int, error) {
 	if len(addrs) == 0 {
 		return 0, errors.New("no peer other than this node")
 	}
-	return c.serf.Join(addrs, true)
+	n, err := c.serf.Join(addrs, true)
+	if n > 0 {
+		// A second state exchange a moment later teaches a node that joined
+		// during a join storm the nodes that joined beside it; otherwise it
+		// may miss one until the next push/pull (60 s and more at 50 nodes).
+		go func() {
+			select {
+			case <-time.After(time.Second):
+				c.serf.Join(addrs, true)
+			case <-c.done:
+			}
+		}()
+	}
+	return n, err
 }
 
 // isSelf reports whether ip:port is this node's management address, taking

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowg-server/flowg-server/store"
+	"github.com/flowg-server/flowg-server/store/storetest"
 	"github.com/flowg-server/flowg-server/syslog"
 )
 
@@ -19,19 +19,6 @@ import (
 const benchMessages = 1_000_000
 
 var benchLine = []byte(`<165>1 2026-11-25T10:00:00.123Z web01.example.net nginx 4242 ACCESS [req@1 id="abc"] GET /index.html 200 1534 0.004`)
-
-func openBenchStore(b *testing.B) *store.Store {
-	dir := b.TempDir()
-	c := store.DefaultConfig()
-	c.AuthDir, c.LogDir, c.ConfigDir = dir+"/auth", dir+"/logs", dir+"/config"
-	c.Argon2 = store.Argon2Params{Time: 1, Memory: 64, Threads: 1}
-	c.Logger = slog.New(slog.DiscardHandler)
-	st, err := store.Open(context.Background(), c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return st
-}
 
 // sendUDP sends n messages to addr at rate messages/s (0: as fast as the
 // socket takes them) and returns how long it took.
@@ -91,7 +78,7 @@ func rawReceiveRate(b *testing.B) float64 {
 // udpTrial sends benchMessages at rate to a fresh listener and store, and
 // returns how many were stored.
 func udpTrial(b *testing.B, rate int) int64 {
-	st := openBenchStore(b)
+	st := storetest.Open(b)
 	defer st.Close()
 	c := syslog.DefaultConfig()
 	c.Bind, c.Logger = "127.0.0.1:0", slog.New(slog.DiscardHandler)
@@ -131,7 +118,7 @@ func BenchmarkSyslogUDP(b *testing.B) {
 // connection, from the first byte sent to the last message stored.
 func BenchmarkSyslogTCP(b *testing.B) {
 	for b.Loop() {
-		st := openBenchStore(b)
+		st := storetest.Open(b)
 		c := syslog.DefaultConfig()
 		c.Bind, c.Protocol, c.Logger = "127.0.0.1:0", "tcp", slog.New(slog.DiscardHandler)
 		srv, err := syslog.Listen(c, st.Logs)

@@ -2,15 +2,9 @@ package syslog_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
 	"strings"
@@ -20,24 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/internal/testcert"
 	"github.com/flowg-server/flowg-server/store"
+	"github.com/flowg-server/flowg-server/store/storetest"
 	"github.com/flowg-server/flowg-server/syslog"
 )
-
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	dir := t.TempDir()
-	c := store.DefaultConfig()
-	c.AuthDir, c.LogDir, c.ConfigDir = dir+"/auth", dir+"/logs", dir+"/config"
-	c.Argon2 = store.Argon2Params{Time: 1, Memory: 64, Threads: 1}
-	c.Logger = slog.New(slog.DiscardHandler)
-	st, err := store.Open(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 type listener struct {
 	srv *syslog.Server
@@ -47,7 +28,7 @@ type listener struct {
 
 func listen(t *testing.T, mutate func(*syslog.Config)) *listener {
 	t.Helper()
-	st := openStore(t)
+	st := storetest.Open(t)
 	c := syslog.DefaultConfig()
 	c.Bind = "127.0.0.1:0"
 	c.FlushInterval = 10 * time.Millisecond
@@ -186,8 +167,8 @@ func TestAllowOrigin_RefusedIsCountedNotStored(t *testing.T) {
 }
 
 func TestTLS_ClientCertificates(t *testing.T) {
-	serverCert, pool := selfSigned(t, "server")
-	clientCert, clientPool := selfSigned(t, "client")
+	server, client := testcert.New(t, "server"), testcert.New(t, "client")
+	serverCert, pool, clientCert, clientPool := server.TLS, server.Pool, client.TLS, client.Pool
 	l := listen(t, func(c *syslog.Config) {
 		c.Protocol = "tcp"
 		c.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: clientPool, ClientAuth: tls.RequireAndVerifyClientCert}
@@ -216,24 +197,4 @@ func TestTLS_ClientCertificates(t *testing.T) {
 	if u := l.st.Logs.Usage("syslog"); u.Records != 1 {
 		t.Fatalf("%d records after the refused client, want 1", u.Records)
 	}
-}
-
-func selfSigned(t *testing.T, name string) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
 }

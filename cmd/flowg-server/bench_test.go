@@ -29,6 +29,7 @@ import (
 	flowg "github.com/flowg-server/flowg-server"
 	"github.com/flowg-server/flowg-server/httpapi"
 	"github.com/flowg-server/flowg-server/store"
+	"github.com/flowg-server/flowg-server/store/storetest"
 )
 
 // benchRecord is a record of about 250 bytes of names and values, with the
@@ -45,16 +46,7 @@ func benchRecord(i int, ts time.Time) flowg.Record {
 
 func openBenchStore(b *testing.B) *store.Store {
 	b.Helper()
-	dir := b.TempDir()
-	c := store.DefaultConfig()
-	c.AuthDir, c.LogDir, c.ConfigDir = dir+"/auth", dir+"/logs", dir+"/config"
-	c.Argon2 = store.Argon2Params{Time: 1, Memory: 64, Threads: 1}
-	c.Logger = slog.New(slog.DiscardHandler)
-	st, err := store.Open(context.Background(), c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	st := storetest.Open(b)
 	if err := st.Logs.PutSettings(context.Background(), "bench", flowg.StreamSettings{IndexedFields: []string{"level", "service"}}); err != nil {
 		b.Fatal(err)
 	}
