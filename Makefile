@@ -3,7 +3,7 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
 
-.PHONY: build run test check fmt vet staticcheck tidy deps bench fuzz clean
+.PHONY: build run test check fmt vet staticcheck tidy deps bench fuzz clean consul-path
 
 build:
 	$(GO) build -o bin/flowg-server ./cmd/flowg-server
@@ -49,3 +49,7 @@ fuzz:
 
 clean:
 	rm -rf bin data
+
+# Path of the Consul agent the discovery tests use, built once and cached.
+consul-path:
+	@bash scripts/consul.sh
