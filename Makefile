@@ -37,7 +37,7 @@ deps:
 # the others do a fixed amount of work once (-benchtime 1x).
 bench:
 	$(GO) test -run '^$$' -bench '^BenchmarkParse$$' -benchtime 2s ./syslog
-	$(GO) test -run '^$$' -bench '^Benchmark(IngestVsBadger|IndexedQuery|SyslogUDP|SyslogTCP)$$' -benchtime 1x -timeout 60m ./...
+	$(GO) test -run '^$$' -bench '^Benchmark(IngestVsBadger|IndexedQuery|SyslogUDP|SyslogTCP|Cluster50)$$' -benchtime 1x -timeout 60m ./...
 
 # A short run of every fuzz target (FUZZTIME each).
 fuzz:
