@@ -311,6 +311,13 @@ func benchCluster(b *testing.B, kind string) {
 	d, ok := waitUntil(60*time.Second, func() bool { return seen(rest, victim.name, serf.StatusFailed) })
 	fmt.Printf("%s: crashed node marked failed by all 49: %s (ok=%v)\n", kind, d.Round(time.Millisecond), ok)
 
+	d, ok = measurePartition(rest)
+	fmt.Printf("%s: 49 nodes merged after a 25/24 partition healed: %s (ok=%v)\n", kind, d.Round(time.Millisecond), ok)
+}
+
+// measurePartition cuts nodes in two halves, waits until each side sees the
+// other failed, heals the links and returns how long the merge took.
+func measurePartition(rest []*bnode) (time.Duration, bool) {
 	side := map[string]int{}
 	for i, n := range rest {
 		side[n.addr] = i % 2
@@ -320,7 +327,7 @@ func benchCluster(b *testing.B, kind string) {
 		f := func(addr string) bool { return side[addr] != mine }
 		n.drop.Store(&f)
 	}
-	_, ok = waitUntil(120*time.Second, func() bool {
+	_, ok := waitUntil(120*time.Second, func() bool {
 		for _, n := range rest {
 			for _, m := range n.s.Members() {
 				peer := net.JoinHostPort(m.Addr.String(), fmt.Sprint(m.Port))
@@ -332,12 +339,12 @@ func benchCluster(b *testing.B, kind string) {
 		return true
 	})
 	if !ok {
-		fmt.Printf("%s: the partition was not seen by every node within 120 s\n", kind)
+		fmt.Println("the partition was not seen by every node within 120 s")
 	}
 	for _, n := range rest {
 		n.drop.Store(nil)
 	}
-	d, ok = waitUntil(120*time.Second, func() bool {
+	return waitUntil(120*time.Second, func() bool {
 		for _, n := range rest {
 			alive := 0
 			for _, m := range n.s.Members() {
@@ -351,5 +358,15 @@ func benchCluster(b *testing.B, kind string) {
 		}
 		return true
 	})
-	fmt.Printf("%s: 49 nodes merged after a 25/24 partition healed: %s (ok=%v)\n", kind, d.Round(time.Millisecond), ok)
+}
+
+// BenchmarkPartition50 measures only the partition merge of 50 nodes on the
+// HTTP transport.
+func BenchmarkPartition50(b *testing.B) {
+	for b.Loop() {
+		nodes, _, _ := startCluster(b, "http", "p")
+		d, ok := measurePartition(nodes)
+		fmt.Printf("http: 50 nodes merged after a 25/25 partition healed: %s (ok=%v)\n", d.Round(time.Millisecond), ok)
+		killAll(nodes)
+	}
 }

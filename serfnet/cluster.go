@@ -66,7 +66,7 @@ const MinCookieLen = 16
 
 // DefaultConfig returns a Config with the documented defaults.
 func DefaultConfig() Config {
-	return Config{Scheme: "http", ClusterName: "flowg", ReconnectInterval: 5 * time.Second, SignatureWindow: 60 * time.Second}
+	return Config{Scheme: "http", ClusterName: "flowg", ReconnectInterval: time.Second, SignatureWindow: 60 * time.Second}
 }
 
 // Validate checks the config.
