@@ -370,3 +370,26 @@ func BenchmarkPartition50(b *testing.B) {
 		killAll(nodes)
 	}
 }
+
+// BenchmarkIdle50 measures only the idle gossip bytes of 50 nodes on the
+// HTTP transport, with and without a cookie.
+func BenchmarkIdle50(b *testing.B) {
+	for b.Loop() {
+		nodes, _, _ := startCluster(b, "http", "i")
+		time.Sleep(5 * time.Second)
+		var sent0, wire0 int64
+		for _, n := range nodes {
+			sent0 += n.sent.Load()
+			wire0 += n.wire.Load()
+		}
+		time.Sleep(10 * time.Second)
+		var sent, wire int64
+		for _, n := range nodes {
+			sent += n.sent.Load()
+			wire += n.wire.Load()
+		}
+		fmt.Printf("http: idle gossip %.0f payload bytes/node/s, %.0f on the wire\n",
+			float64(sent-sent0)/benchNodes/10, float64(wire-wire0)/benchNodes/10)
+		killAll(nodes)
+	}
+}

@@ -75,6 +75,8 @@ func newTransport(advertise *net.TCPAddr, scheme string, tlsConfig *tls.Config, 
 			Transport: &http.Transport{
 				DialContext: dialer.DialContext, TLSClientConfig: tlsConfig,
 				MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 5 * time.Second,
+				// Gossip packets are small: no header that is not needed.
+				DisableCompression: true,
 			},
 		},
 		packetCh: make(chan *memberlist.Packet, 1024),
@@ -175,7 +177,7 @@ func (t *Transport) post(url, addr string, b []byte) {
 	if err != nil {
 		return
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("User-Agent", "") // an empty User-Agent is not sent
 	sign(req, t.signing, t.advertise.String(), b)
 	resp, err := t.client.Do(req)
 	if err != nil {
