@@ -46,7 +46,7 @@ type Config struct {
 	// it knew without discovery. Empty keeps no snapshot.
 	StateDir string
 	// ReconnectInterval is how often failed members are tried again.
-	// Default 5s (Serf's own default is 30s).
+	// Default 1s (Serf's own default is 30s).
 	ReconnectInterval time.Duration
 	// SignatureWindow bounds the clock skew a signed request may have.
 	// Default 60s.
