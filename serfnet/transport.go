@@ -55,6 +55,8 @@ type Transport struct {
 	shutdown atomic.Bool
 	done     chan struct{}
 
+	lastRejectLog atomic.Int64 // unix ns of the last rejection logged
+
 	// drop, when set, says whether traffic to an address is to be dropped;
 	// tests use it to cut links.
 	drop atomic.Pointer[func(addr string) bool]
@@ -336,9 +338,15 @@ func (t *Transport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// reject answers a refused request and counts it; the log gets at most one
+// line every 10 s, so that a flood of bad requests cannot flood the log.
 func (t *Transport) reject(w http.ResponseWriter, r *http.Request, reason string, status int, err error) {
 	t.m.rejected.WithLabelValues(reason).Inc()
-	t.log.Warn("cluster request rejected", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", err.Error())
+	now := time.Now().UnixNano()
+	if last := t.lastRejectLog.Load(); now-last > int64(10*time.Second) && t.lastRejectLog.CompareAndSwap(last, now) {
+		t.log.Warn("cluster request rejected (one line per 10 s; see flowg_cluster_rejected_requests_total)",
+			"remote", r.RemoteAddr, "path", r.URL.Path, "reason", err.Error())
+	}
 	http.Error(w, reason+": "+err.Error(), status)
 }
 
