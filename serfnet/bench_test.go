@@ -131,6 +131,7 @@ func startBench(b *testing.B, kind, name string) *bnode {
 			b.Fatal(err)
 		}
 		srv := &http.Server{Handler: c.Handler(), ErrorLog: newStdLogger(slog.New(slog.DiscardHandler))}
+		ConfigureServer(srv)
 		go srv.Serve(wireListener{ln, &n.wire})
 		adv := c.transport.advertise
 		ml.BindAddr, ml.BindPort, ml.AdvertiseAddr, ml.AdvertisePort = adv.IP.String(), adv.Port, adv.IP.String(), adv.Port

@@ -75,6 +75,7 @@ func startNode(t *testing.T, name, addr, dir, cookie string) *testNode {
 	mux := http.NewServeMux()
 	mux.Handle("POST "+GossipPath, c.Handler())
 	srv := &http.Server{Handler: mux}
+	ConfigureServer(srv)
 	go srv.Serve(ln)
 	if err := c.Start(); err != nil {
 		t.Fatal(err)

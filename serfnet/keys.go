@@ -53,18 +53,20 @@ func signature(key []byte, method, path, from, ts, nonce string, body []byte) []
 	return mac.Sum(nil)
 }
 
-// sign adds the signing headers to req for body.
+// sign adds the signing headers to req for body; with no key (no cookie)
+// only the sender's address.
 func sign(req *http.Request, key []byte, from string, body []byte) {
+	req.Header.Set(hdrFrom, from)
+	if key == nil {
+		return
+	}
 	var n [16]byte
 	rand.Read(n[:])
 	nonce := hex.EncodeToString(n[:])
 	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	req.Header.Set(hdrFrom, from)
 	req.Header.Set(hdrTimestamp, ts)
 	req.Header.Set(hdrNonce, nonce)
-	if key != nil {
-		req.Header.Set(hdrSignature, hex.EncodeToString(signature(key, req.Method, req.URL.Path, from, ts, nonce, body)))
-	}
+	req.Header.Set(hdrSignature, hex.EncodeToString(signature(key, req.Method, req.URL.Path, from, ts, nonce, body)))
 }
 
 // Reasons a request is rejected.

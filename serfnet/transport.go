@@ -70,6 +70,14 @@ type peer struct {
 
 func newTransport(advertise *net.TCPAddr, scheme string, tlsConfig *tls.Config, signing []byte, v *verifier, log *slog.Logger, m *metrics) *Transport {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	var protocols *http.Protocols
+	if scheme == "http" {
+		// Packets go over HTTP/2 without TLS (prior knowledge): one
+		// multiplexed connection per peer, and HPACK shrinks the headers
+		// that repeat on every packet. Streams still upgrade HTTP/1.1.
+		protocols = new(http.Protocols)
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	return &Transport{
 		advertise: advertise, scheme: scheme, tlsConfig: tlsConfig, signing: signing, verify: v, log: log, m: m,
 		client: &http.Client{
@@ -79,6 +87,7 @@ func newTransport(advertise *net.TCPAddr, scheme string, tlsConfig *tls.Config, 
 				MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 5 * time.Second,
 				// Gossip packets are small: no header that is not needed.
 				DisableCompression: true,
+				Protocols:          protocols,
 			},
 		},
 		packetCh: make(chan *memberlist.Packet, 1024),
@@ -348,6 +357,19 @@ func (t *Transport) reject(w http.ResponseWriter, r *http.Request, reason string
 			"remote", r.RemoteAddr, "path", r.URL.Path, "reason", err.Error())
 	}
 	http.Error(w, reason+": "+err.Error(), status)
+}
+
+// ConfigureServer lets the management server take gossip packets over
+// unencrypted HTTP/2 as well as HTTP/1.1; call it before the server serves.
+// A TLS server is left as it is.
+func ConfigureServer(srv *http.Server) {
+	if srv.TLSConfig != nil {
+		return
+	}
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	srv.Protocols = p
 }
 
 // parseEndpoint turns a management URL into host:port.

@@ -152,6 +152,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mgmt := httpapi.NewServer(api.Management(map[string]http.Handler{
 		"POST " + serfnet.GossipPath: cluster.Handler(),
 	}), mgmtTLS, log)
+	serfnet.ConfigureServer(mgmt)
 	errc := make(chan error, 2)
 	go func() { errc <- serve(public, httpLn, "--http-bind") }()
 	go func() { errc <- serve(mgmt, mgmtLn, "--mgmt-bind") }()
