@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -63,7 +64,8 @@ func TestLoop_RetriesSkipsSelfAndMembersDedups(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go (&Loop{Sources: sources, Cluster: c, Interval: 20 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}).Run(ctx)
+	go (&Loop{Sources: sources, Cluster: c, Interval: 20 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)}).Run(ctx)
 
 	deadline := time.Now().Add(5 * time.Second)
 	for c.callCount() < 3 {

@@ -52,6 +52,8 @@ type config struct {
 	nodeID, joinNodeID, joinEndpoint string
 	cookie, cookiePrev, clusterName  string
 	stateDir, advertise, mgmtCA      string
+	dnsName, dnsServer               string
+	dnsInterval                      time.Duration
 	authDir, logDir, configDir       string
 	initialUser, initialPassword     string
 	syncWrites                       bool
@@ -78,6 +80,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.cookie, "cluster-cookie", "", "shared secret (at least 16 bytes) that keys encryption and authentication between nodes")
 	fs.StringVar(&c.cookiePrev, "cluster-cookie-previous", "", "the cookie being replaced, still accepted during a rotation")
 	fs.StringVar(&c.clusterName, "cluster-name", "flowg", "cluster name: salts the keys derived from the cookie and labels gossip")
+	fs.StringVar(&c.dnsName, "cluster-dns-name", "", "SRV name whose targets are peers' management endpoints, e.g. flowg.service.consul")
+	fs.StringVar(&c.dnsServer, "cluster-dns-server", "", "DNS server for --cluster-dns-name, host:port (default: the first nameserver of /etc/resolv.conf)")
+	fs.DurationVar(&c.dnsInterval, "cluster-dns-interval", 30*time.Second, "how often the SRV name is looked up again")
 	fs.StringVar(&c.stateDir, "cluster-state-dir", "", "node identity and cluster state (default: <parent of the data dirs>/state)")
 	fs.StringVar(&c.advertise, "cluster-advertise", "", "address other nodes reach this node's management port at (default: from --mgmt-bind)")
 	fs.StringVar(&c.authDir, "auth-dir", "./data/auth", "auth database directory")
@@ -181,6 +186,14 @@ func (c *config) validate() error {
 	}
 	if err := flowg.ValidateStreamName(c.syslogStream); err != nil {
 		return fmt.Errorf("--syslog-stream: %w", err)
+	}
+	if c.dnsServer != "" {
+		if err := checkBind(c.dnsServer); err != nil || strings.HasPrefix(c.dnsServer, ":") {
+			return fmt.Errorf("--cluster-dns-server %q: not host:port", c.dnsServer)
+		}
+	}
+	if c.dnsInterval < time.Second {
+		return fmt.Errorf("--cluster-dns-interval %s: must be at least 1s", c.dnsInterval)
 	}
 	if c.initialUser == "" || c.initialPassword == "" {
 		return errors.New("--auth-initial-user and --auth-initial-password must not be empty")

@@ -163,6 +163,22 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer close(maintDone)
 		st.Logs.RunMaintenance(maintCtx, c.retentionEvery, c.gcEvery)
 	}()
+	var sources []discovery.Source
+	if c.joinEndpoint != "" {
+		sources = append(sources, discovery.Static{Peer: flowg.Peer{NodeID: c.joinNodeID, Endpoint: c.joinEndpoint}})
+	}
+	interval := 30 * time.Second
+	if c.dnsName != "" {
+		server := c.dnsServer
+		if server == "" {
+			if server, err = discovery.SystemDNSServer(); err != nil {
+				return fmt.Errorf("--cluster-dns-server: %w", err)
+			}
+		}
+		sources = append(sources, discovery.DNS{Record: c.dnsName, Server: server, Scheme: scheme})
+		interval = c.dnsInterval
+	}
+
 	// Gossip starts once the management server that carries it serves.
 	if err := cluster.Start(); err != nil {
 		return err
@@ -172,11 +188,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	joinDone := make(chan struct{})
 	go func() {
 		defer close(joinDone)
-		var sources []discovery.Source
-		if c.joinEndpoint != "" {
-			sources = append(sources, discovery.Static{Peer: flowg.Peer{NodeID: c.joinNodeID, Endpoint: c.joinEndpoint}})
-		}
-		(&discovery.Loop{Sources: sources, Cluster: cluster, Logger: log}).Run(joinCtx)
+		(&discovery.Loop{Sources: sources, Cluster: cluster, Interval: interval, Logger: log}).Run(joinCtx)
 	}()
 	sl.Serve()
 	api.SetReady(true)
