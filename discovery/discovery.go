@@ -71,23 +71,35 @@ func (l *Loop) Run(ctx context.Context) {
 	}
 	log = log.With("component", "discovery")
 	backoff := minB
-	lastErr := ""
+	failing := map[string]bool{} // per source, and "join" for joining itself
+	report := func(name string, err error) {
+		switch {
+		case err != nil && !failing[name]:
+			log.Warn("discovery source failing; keeping the cluster as it is", "source", name, "err", err)
+		case err == nil && failing[name]:
+			log.Info("discovery source answers again", "source", name)
+		}
+		failing[name] = err != nil
+	}
 	for {
-		err := l.once(ctx)
+		srcErrs, joinErr := l.once(ctx)
+		for _, s := range l.Sources {
+			report(s.Name(), srcErrs[s.Name()])
+		}
 		wait := interval
-		if err != nil {
-			if msg := err.Error(); msg != lastErr {
-				log.Warn("cannot join the cluster yet; retrying", "err", err)
-				lastErr = msg
+		if joinErr != nil {
+			if !failing["join"] {
+				log.Warn("cannot join the cluster yet; retrying", "err", joinErr)
 			}
+			failing["join"] = true
 			// Jitter spreads the retries of nodes started together.
 			wait = backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
 			backoff = min(backoff*2, maxB)
 		} else {
-			if lastErr != "" {
+			if failing["join"] {
 				log.Info("joined the cluster")
 			}
-			lastErr, backoff = "", minB
+			failing["join"], backoff = false, minB
 		}
 		select {
 		case <-ctx.Done():
@@ -101,15 +113,16 @@ func (l *Loop) Run(ctx context.Context) {
 var errNothingJoined = errors.New("no peer answered")
 
 // once asks every source, then joins the peers that are neither this node
-// nor alive members. A round with nothing to join succeeds.
-func (l *Loop) once(ctx context.Context) error {
+// nor alive members. It returns each failing source's error, and the join's
+// error when peers were due and none answered.
+func (l *Loop) once(ctx context.Context) (map[string]error, error) {
 	seen := map[flowg.Peer]bool{}
 	var due []flowg.Peer
-	var errs []error
+	srcErrs := map[string]error{}
 	for _, s := range l.Sources {
 		peers, err := s.Peers(ctx)
 		if err != nil {
-			errs = append(errs, errors.New(s.Name()+": "+err.Error()))
+			srcErrs[s.Name()] = err
 			continue
 		}
 		for _, p := range peers {
@@ -121,7 +134,7 @@ func (l *Loop) once(ctx context.Context) error {
 		}
 	}
 	if len(due) == 0 {
-		return errors.Join(errs...)
+		return srcErrs, nil
 	}
 	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -130,7 +143,7 @@ func (l *Loop) once(ctx context.Context) error {
 		if err == nil {
 			err = errNothingJoined
 		}
-		return errors.Join(append(errs, err)...)
+		return srcErrs, err
 	}
-	return nil
+	return srcErrs, nil
 }

@@ -12,15 +12,14 @@ import (
 )
 
 // startDnsmasq serves SRV records for _mgmt._tcp.flowg.test, one per
-// management address, from a real dnsmasq on a loopback port.
-func startDnsmasq(t *testing.T, mgmtAddrs []string) string {
+// management address, from a real dnsmasq at addr on loopback; stop ends it.
+func startDnsmasq(t *testing.T, addr string, mgmtAddrs []string) (stop func()) {
 	t.Helper()
 	bin, err := exec.LookPath("dnsmasq")
 	if err != nil {
 		t.Fatal("dnsmasq is required (apt-get install dnsmasq-base)")
 	}
 	dir := t.TempDir()
-	addr := freeAddr(t)
 	_, port, _ := strings.Cut(addr, ":")
 	conf := []string{"port=" + port, "listen-address=127.0.0.1", "bind-interfaces", "no-resolv", "no-hosts", "user=root"}
 	for i, a := range mgmtAddrs {
@@ -39,7 +38,9 @@ func startDnsmasq(t *testing.T, mgmtAddrs []string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var once sync.Once
+	stop = func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
+	t.Cleanup(stop)
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(logged(), "started") {
 		if time.Now().After(deadline) {
@@ -47,27 +48,55 @@ func startDnsmasq(t *testing.T, mgmtAddrs []string) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return addr
+	return stop
 }
 
 // TestE2E_DNSDiscovery starts three nodes with only --cluster-dns-name and a
 // real DNS server whose SRV records name all three, each node's own
-// included: they form one cluster.
+// included: they form one cluster. A fourth node, which discovers nothing
+// itself, is joined once its record is added (within the 1 s interval
+// plus a DNS restart), and the cluster keeps running when the DNS server
+// stops answering.
 func TestE2E_DNSDiscovery(t *testing.T) {
 	dir := t.TempDir()
 	var httpAddrs, mgmtAddrs []string
-	for range 3 {
+	for range 4 {
 		httpAddrs, mgmtAddrs = append(httpAddrs, freeAddr(t)), append(mgmtAddrs, freeAddr(t))
 	}
-	server := startDnsmasq(t, mgmtAddrs)
+	server := freeAddr(t)
+	stopDNS := startDnsmasq(t, server, mgmtAddrs[:3])
 	var nodes []*proc
 	for i := range 3 {
-		nodes = append(nodes, start(t, dir, nil, httpAddrs[i], mgmtAddrs[i],
-			"--cluster-node-id", fmt.Sprintf("n%d", i), "--http-bind", httpAddrs[i], "--mgmt-bind", mgmtAddrs[i],
-			"--syslog-bind", "127.0.0.1:0", "--cluster-cookie", "a-cookie-of-sixteen-bytes-or-more",
-			"--auth-dir", fmt.Sprintf("%s/n%d/auth", dir, i), "--log-dir", fmt.Sprintf("%s/n%d/logs", dir, i),
-			"--config-dir", fmt.Sprintf("%s/n%d/config", dir, i),
-			"--cluster-dns-name", "_mgmt._tcp.flowg.test", "--cluster-dns-server", server, "--cluster-dns-interval", "1s"))
+		nodes = append(nodes, start(t, dir, nil, httpAddrs[i], mgmtAddrs[i], append(nodeArgs(dir, i, httpAddrs[i], mgmtAddrs[i]),
+			"--cluster-dns-name", "_mgmt._tcp.flowg.test", "--cluster-dns-server", server, "--cluster-dns-interval", "1s")...))
 	}
-	waitMembers(t, nodes, map[string]string{"n0": "alive", "n1": "alive", "n2": "alive"}, 20*time.Second)
+	want := map[string]string{"n0": "alive", "n1": "alive", "n2": "alive"}
+	waitMembers(t, nodes, want, 20*time.Second)
+
+	// A node with no discovery of its own; its record appears later.
+	n3 := start(t, dir, nil, httpAddrs[3], mgmtAddrs[3], nodeArgs(dir, 3, httpAddrs[3], mgmtAddrs[3])...)
+	stopDNS()
+	added := time.Now()
+	stopDNS = startDnsmasq(t, server, mgmtAddrs)
+	want["n3"] = "alive"
+	waitMembers(t, append(nodes, n3), want, 10*time.Second)
+	t.Logf("a record added later was joined %s after the DNS server served it", time.Since(added).Round(10*time.Millisecond))
+
+	stopDNS()
+	time.Sleep(3 * time.Second) // three lookups fail
+	waitMembers(t, append(nodes, n3), want, time.Second)
+	for _, n := range nodes {
+		// Once for the stop (and maybe once more if a lookup fell in the
+		// restart above), not once per lookup.
+		if c := strings.Count(n.logText(), "discovery source failing"); c < 1 || c > 2 {
+			t.Errorf("a failing DNS server is logged %d times, want once per change", c)
+		}
+	}
+}
+
+func nodeArgs(dir string, i int, httpAddr, mgmtAddr string) []string {
+	return []string{"--cluster-node-id", fmt.Sprintf("n%d", i), "--http-bind", httpAddr, "--mgmt-bind", mgmtAddr,
+		"--syslog-bind", "127.0.0.1:0", "--cluster-cookie", "a-cookie-of-sixteen-bytes-or-more",
+		"--auth-dir", fmt.Sprintf("%s/n%d/auth", dir, i), "--log-dir", fmt.Sprintf("%s/n%d/logs", dir, i),
+		"--config-dir", fmt.Sprintf("%s/n%d/config", dir, i)}
 }
