@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	flowg "github.com/flowg-server/flowg-server"
 )
 
@@ -48,6 +50,10 @@ type Loop struct {
 	// Defaults 500ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
 	Logger                 *slog.Logger
+	// Registerer receives flowg_discovery_source_up{source} (1 while the
+	// source answers) and flowg_discovery_joined (1 once a round joins or
+	// finds nothing to join); nil registers nothing.
+	Registerer prometheus.Registerer
 }
 
 // Run joins until ctx ends; it never stops the node when discovery fails.
@@ -70,6 +76,17 @@ func (l *Loop) Run(ctx context.Context) {
 		log = slog.Default()
 	}
 	log = log.With("component", "discovery")
+	up := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "flowg_discovery_source_up", Help: "1 while a discovery source answers, 0 while it fails.",
+	}, []string{"source"})
+	joined := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "flowg_discovery_joined", Help: "1 when the last join round reached a peer or had nothing to join.",
+	})
+	if l.Registerer != nil {
+		if err := errors.Join(l.Registerer.Register(up), l.Registerer.Register(joined)); err != nil {
+			log.Error("cannot register discovery metrics", "err", err)
+		}
+	}
 	backoff := minB
 	failing := map[string]bool{} // per source, and "join" for joining itself
 	report := func(name string, err error) {
@@ -80,6 +97,11 @@ func (l *Loop) Run(ctx context.Context) {
 			log.Info("discovery source answers again", "source", name)
 		}
 		failing[name] = err != nil
+		if err != nil {
+			up.WithLabelValues(name).Set(0)
+		} else {
+			up.WithLabelValues(name).Set(1)
+		}
 	}
 	for {
 		srcErrs, joinErr := l.once(ctx)
@@ -92,6 +114,7 @@ func (l *Loop) Run(ctx context.Context) {
 				log.Warn("cannot join the cluster yet; retrying", "err", joinErr)
 			}
 			failing["join"] = true
+			joined.Set(0)
 			// Jitter spreads the retries of nodes started together.
 			wait = backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
 			backoff = min(backoff*2, maxB)
@@ -100,6 +123,7 @@ func (l *Loop) Run(ctx context.Context) {
 				log.Info("joined the cluster")
 			}
 			failing["join"], backoff = false, minB
+			joined.Set(1)
 		}
 		select {
 		case <-ctx.Done():

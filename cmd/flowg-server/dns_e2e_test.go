@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,6 +87,15 @@ func TestE2E_DNSDiscovery(t *testing.T) {
 	stopDNS()
 	time.Sleep(3 * time.Second) // three lookups fail
 	waitMembers(t, append(nodes, n3), want, time.Second)
+	resp, err := http.Get("http://" + nodes[0].mgmt + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `flowg_discovery_source_up{source="dns"} 0`) {
+		t.Error(`/metrics lacks flowg_discovery_source_up{source="dns"} 0 while the DNS server is down`)
+	}
 	for _, n := range nodes {
 		// Once for the stop (and maybe once more if a lookup fell in the
 		// restart above), not once per lookup.

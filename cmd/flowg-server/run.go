@@ -188,7 +188,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	joinDone := make(chan struct{})
 	go func() {
 		defer close(joinDone)
-		(&discovery.Loop{Sources: sources, Cluster: cluster, Interval: interval, Logger: log}).Run(joinCtx)
+		(&discovery.Loop{Sources: sources, Cluster: cluster, Interval: interval, Logger: log, Registerer: reg}).Run(joinCtx)
 	}()
 	sl.Serve()
 	api.SetReady(true)
