@@ -169,8 +169,30 @@ func (a *AuthStore) Login(ctx context.Context, user, password string) (string, e
 	if !ok {
 		return "", flowg.ErrBadCredentials
 	}
+	if err := a.sweepExpired(user, time.Now()); err != nil {
+		return "", err
+	}
 	token, _, err := a.newToken(user, flowg.TokenSession, "", time.Now().Add(a.sessionTTL))
 	return token, err
+}
+
+// sweepExpired deletes the expired tokens of user, so that sessions that are
+// never presented again do not pile up: each login sweeps its user's.
+func (a *AuthStore) sweepExpired(user string, now time.Time) error {
+	tokens, err := a.Tokens(user)
+	if err != nil {
+		return err
+	}
+	return a.db.Update(func(txn *badger.Txn) error {
+		for _, t := range tokens {
+			if !t.Expires.IsZero() && now.After(t.Expires) {
+				if err := txn.Delete([]byte(prefixToken + t.ID)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // CreateToken makes a personal access token for user, which acts with the

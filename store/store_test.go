@@ -412,3 +412,24 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("deleting admin: %v", err)
 	}
 }
+
+// TestAuth_ExpiredSessionsAreSwept logs in again and again with sessions
+// that expire at once: each login deletes the user's expired sessions.
+func TestAuth_ExpiredSessionsAreSwept(t *testing.T) {
+	c := testConfig(t, t.TempDir())
+	c.SessionTTL = time.Nanosecond
+	s, err := Open(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for range 5 {
+		if _, err := s.Auth.Login(context.Background(), "root", "root"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokens, _ := s.Auth.Tokens("root")
+	if len(tokens) > 1 {
+		t.Fatalf("%d sessions kept after 5 logins with expired sessions, want at most the last", len(tokens))
+	}
+}
