@@ -11,8 +11,11 @@ build:
 run:
 	$(GO) run ./cmd/flowg-server
 
-# Every test: unit, multi-node and end-to-end, race detector on.
+# Every test: unit, multi-node and end-to-end, race detector on. The first
+# run installs dnsmasq and logger (as root, from Debian's packages) and
+# builds the Consul agent (5-10 minutes, then cached).
 test:
+	@env=$$(bash scripts/test-deps.sh) && export $$env && \
 	$(GO) test -race -count=1 -timeout 45m ./...
 
 check: fmt vet staticcheck tidy deps
@@ -37,7 +40,8 @@ deps:
 # the others do a fixed amount of work once (-benchtime 1x).
 bench:
 	$(GO) test -run '^$$' -bench '^BenchmarkParse$$' -benchtime 2s ./syslog
-	$(GO) test -run '^$$' -bench '^Benchmark(IngestVsBadger|IndexedQuery|SyslogUDP|SyslogTCP|Cluster50)$$' -benchtime 1x -timeout 60m ./...
+	@env=$$(bash scripts/test-deps.sh) && export $$env && \
+	$(GO) test -run '^$$' -bench '^Benchmark(IngestVsBadger|IndexedQuery|SyslogUDP|SyslogTCP|ConsulJoin|DNSJoin|Cluster50)$$' -benchtime 1x -timeout 60m ./...
 
 # A short run of every fuzz target (FUZZTIME each).
 fuzz:

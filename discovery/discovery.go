@@ -29,10 +29,23 @@ func (Static) Name() string { return "static" }
 // Peers returns the configured peer.
 func (s Static) Peers(context.Context) ([]flowg.Peer, error) { return []flowg.Peer{s.Peer}, nil }
 
+// Notifier is a source that says when its answer changed (Consul's
+// blocking queries), so the loop asks again at once, not on its interval.
+type Notifier interface {
+	Changed() <-chan struct{}
+}
+
+// Refresher is a source whose answer expires sooner than the loop's
+// interval (DNS records with a short TTL).
+type Refresher interface {
+	// Refresh is how long the last answer stays good; 0 means no opinion.
+	Refresh() time.Duration
+}
+
 // Cluster is the membership the loop joins peers into.
 type Cluster interface {
-	// NodeID is this node's ID.
-	NodeID() string
+	// IsSelf reports whether the peer is this node, by node ID or address.
+	IsSelf(flowg.Peer) bool
 	// IsMember reports whether the peer is an alive member other than this node.
 	IsMember(flowg.Peer) bool
 	// Join joins through peers and returns how many other nodes answered.
@@ -43,7 +56,9 @@ type Cluster interface {
 type Loop struct {
 	Sources []Source
 	Cluster Cluster
-	// Interval is how often sources are asked again once joined. Default 30s.
+	// Interval is how often sources are asked again once joined, unless a
+	// Refresher asks sooner or a Notifier says its answer changed.
+	// Default 30s.
 	Interval time.Duration
 	// MinBackoff and MaxBackoff bound the wait between tries while no peer
 	// could be joined; it doubles from one to the other, with jitter.
@@ -54,6 +69,8 @@ type Loop struct {
 	// source answers) and flowg_discovery_joined (1 once a round joins or
 	// finds nothing to join); nil registers nothing.
 	Registerer prometheus.Registerer
+
+	last map[string][]flowg.Peer // each source's last good answer
 }
 
 // Run joins until ctx ends; it never stops the node when discovery fails.
@@ -89,6 +106,25 @@ func (l *Loop) Run(ctx context.Context) {
 	}
 	backoff := minB
 	failing := map[string]bool{} // per source, and "join" for joining itself
+	l.last = map[string][]flowg.Peer{}
+	changed := make(chan struct{}, 1)
+	for _, s := range l.Sources {
+		if n, ok := s.(Notifier); ok {
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-n.Changed():
+						select {
+						case changed <- struct{}{}:
+						default:
+						}
+					}
+				}
+			}()
+		}
+	}
 	report := func(name string, err error) {
 		switch {
 		case err != nil && !failing[name]:
@@ -109,6 +145,11 @@ func (l *Loop) Run(ctx context.Context) {
 			report(s.Name(), srcErrs[s.Name()])
 		}
 		wait := interval
+		for _, s := range l.Sources {
+			if r, ok := s.(Refresher); ok && r.Refresh() > 0 {
+				wait = min(wait, max(r.Refresh(), time.Second))
+			}
+		}
 		if joinErr != nil {
 			if !failing["join"] {
 				log.Warn("cannot join the cluster yet; retrying", "err", joinErr)
@@ -128,6 +169,7 @@ func (l *Loop) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-changed:
 		case <-time.After(wait):
 		}
 	}
@@ -137,8 +179,9 @@ func (l *Loop) Run(ctx context.Context) {
 var errNothingJoined = errors.New("no peer answered")
 
 // once asks every source, then joins the peers that are neither this node
-// nor alive members. It returns each failing source's error, and the join's
-// error when peers were due and none answered.
+// nor alive members; a failing source counts with its last good answer.
+// It returns each failing source's error, and the join's error when peers
+// were due and none answered.
 func (l *Loop) once(ctx context.Context) (map[string]error, error) {
 	seen := map[flowg.Peer]bool{}
 	var due []flowg.Peer
@@ -147,10 +190,12 @@ func (l *Loop) once(ctx context.Context) (map[string]error, error) {
 		peers, err := s.Peers(ctx)
 		if err != nil {
 			srcErrs[s.Name()] = err
-			continue
+			peers = l.last[s.Name()]
+		} else {
+			l.last[s.Name()] = peers
 		}
 		for _, p := range peers {
-			if seen[p] || p.NodeID == l.Cluster.NodeID() || l.Cluster.IsMember(p) {
+			if seen[p] || l.Cluster.IsSelf(p) || l.Cluster.IsMember(p) {
 				continue
 			}
 			seen[p] = true

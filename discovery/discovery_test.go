@@ -21,7 +21,7 @@ type fakeCluster struct {
 	calls   [][]flowg.Peer
 }
 
-func (f *fakeCluster) NodeID() string { return f.self }
+func (f *fakeCluster) IsSelf(p flowg.Peer) bool { return p.NodeID == f.self }
 
 func (f *fakeCluster) IsMember(p flowg.Peer) bool {
 	f.mu.Lock()
@@ -92,5 +92,56 @@ func TestLoop_RetriesSkipsSelfAndMembersDedups(t *testing.T) {
 		if len(call) != 1 || call[0] != peer {
 			t.Fatalf("join called with %v: want the one peer, deduplicated, never this node", call)
 		}
+	}
+}
+
+// flaky answers with its peer once, then fails; it notifies on demand.
+type flaky struct {
+	mu      sync.Mutex
+	peer    flowg.Peer
+	asked   int
+	changed chan struct{}
+}
+
+func (f *flaky) Name() string { return "flaky" }
+
+func (f *flaky) Peers(context.Context) ([]flowg.Peer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked++
+	if f.asked == 1 {
+		return []flowg.Peer{f.peer}, nil
+	}
+	return nil, errors.New("gone")
+}
+
+func (f *flaky) Changed() <-chan struct{} { return f.changed }
+
+// TestLoop_LastGoodAnswerAndNotifier: a source that fails keeps counting
+// with its last good answer, and a Notifier wakes the loop long before its
+// interval.
+func TestLoop_LastGoodAnswerAndNotifier(t *testing.T) {
+	c := &fakeCluster{self: "me", up: map[string]bool{}, members: map[string]bool{}}
+	src := &flaky{peer: flowg.Peer{NodeID: "a", Endpoint: "http://a:9113"}, changed: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Backoffs and interval far longer than the test: only the notifier
+	// can start another round.
+	go (&Loop{Sources: []Source{src}, Cluster: c, Interval: time.Hour, MinBackoff: time.Hour, MaxBackoff: time.Hour,
+		Logger: slog.New(slog.DiscardHandler)}).Run(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for c.callCount() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no first round")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.set("a", true)
+	src.changed <- struct{}{}
+	for !c.joined("a") {
+		if time.Now().After(deadline) {
+			t.Fatal("the notifier did not wake the loop, or the failing source's last answer was dropped")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -31,10 +32,12 @@ type DNS struct {
 	Scheme string
 	// Timeout bounds each query. Default 5s.
 	Timeout time.Duration
+
+	ttl atomic.Int64 // the last answer's lowest SRV TTL in seconds, -1 for none
 }
 
 // Name returns "dns".
-func (DNS) Name() string { return "dns" }
+func (*DNS) Name() string { return "dns" }
 
 // SystemDNSServer returns the first nameserver of /etc/resolv.conf.
 func SystemDNSServer() (string, error) {
@@ -49,7 +52,7 @@ func SystemDNSServer() (string, error) {
 }
 
 // Peers looks the SRV name up.
-func (d DNS) Peers(ctx context.Context) ([]flowg.Peer, error) {
+func (d *DNS) Peers(ctx context.Context) ([]flowg.Peer, error) {
 	r, err := d.query(ctx, d.Record, dns.TypeSRV)
 	if err != nil {
 		return nil, err
@@ -65,10 +68,14 @@ func (d DNS) Peers(ctx context.Context) ([]flowg.Peer, error) {
 	}
 	var peers []flowg.Peer
 	seen := map[string]bool{}
+	ttl := int64(-1)
 	for _, rr := range r.Answer {
 		srv, ok := rr.(*dns.SRV)
 		if !ok || srv.Target == "." || srv.Port == 0 {
 			continue // "." means no service; port 0 cannot be reached
+		}
+		if ttl < 0 || int64(srv.Hdr.Ttl) < ttl {
+			ttl = int64(srv.Hdr.Ttl)
 		}
 		if len(peers) >= MaxSRVTargets {
 			break
@@ -89,10 +96,23 @@ func (d DNS) Peers(ctx context.Context) ([]flowg.Peer, error) {
 			break // one address per target: the first the server gives
 		}
 	}
+	d.ttl.Store(ttl)
 	return peers, nil
 }
 
-func (d DNS) scheme() string {
+// Refresh is the lowest TTL of the last answer's SRV records, at least 1 s
+// (Consul DNS and dnsmasq answer with TTL 0 unless configured otherwise),
+// or 0 when the answer had none: the loop asks again then when it is
+// sooner than its interval.
+func (d *DNS) Refresh() time.Duration {
+	ttl := d.ttl.Load()
+	if ttl < 0 {
+		return 0
+	}
+	return max(time.Duration(ttl)*time.Second, time.Second)
+}
+
+func (d *DNS) scheme() string {
 	if d.Scheme == "" {
 		return "http"
 	}
@@ -100,7 +120,7 @@ func (d DNS) scheme() string {
 }
 
 // resolve looks up A, then AAAA records of a target.
-func (d DNS) resolve(ctx context.Context, name string) ([]net.IP, error) {
+func (d *DNS) resolve(ctx context.Context, name string) ([]net.IP, error) {
 	var ips []net.IP
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		r, err := d.query(ctx, name, t)
@@ -124,7 +144,7 @@ func (d DNS) resolve(ctx context.Context, name string) ([]net.IP, error) {
 
 // query asks over UDP with EDNS0, and again over TCP when the answer is
 // truncated.
-func (d DNS) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+func (d *DNS) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
 	timeout := d.Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second

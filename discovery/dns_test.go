@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -88,7 +89,7 @@ func TestDNS_Peers(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d := DNS{Record: "_mgmt._tcp.flowg.test", Server: serveDNS(t, c.srvs, c.glue)}
+			d := &DNS{Record: "_mgmt._tcp.flowg.test", Server: serveDNS(t, c.srvs, c.glue)}
 			peers, err := d.Peers(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -96,9 +97,13 @@ func TestDNS_Peers(t *testing.T) {
 			if len(peers) != c.want || c.want > 0 && peers[0].Endpoint != c.first {
 				t.Fatalf("%d peers, first %+v; want %d, first %s", len(peers), peers[:min(1, len(peers))], c.want, c.first)
 			}
+			// The records' TTL (5 s) paces the next lookup; no record, no opinion.
+			if want := map[bool]time.Duration{true: 5 * time.Second, false: 0}[len(c.srvs) > 0]; d.Refresh() != want {
+				t.Errorf("Refresh() = %s, want %s", d.Refresh(), want)
+			}
 		})
 	}
-	d := DNS{Record: "_mgmt._tcp.nope.test", Server: serveDNS(t, nil, true)}
+	d := &DNS{Record: "_mgmt._tcp.nope.test", Server: serveDNS(t, nil, true)}
 	if _, err := d.Peers(context.Background()); err == nil || !strings.Contains(err.Error(), "NXDOMAIN") {
 		t.Fatalf("unknown name: %v", err)
 	}

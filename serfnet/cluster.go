@@ -296,6 +296,24 @@ func (c *Cluster) isSelf(ip net.IP, port string) bool {
 	return ip.Equal(adv.IP) || ip.IsLoopback() && adv.IP.IsLoopback()
 }
 
+// IsSelf reports whether the peer is this node: its node ID, its
+// management endpoint, or an endpoint whose IP and port are this node's.
+func (c *Cluster) IsSelf(p flowg.Peer) bool {
+	if p.NodeID != "" {
+		return p.NodeID == c.cfg.NodeID
+	}
+	if p.Endpoint == c.cfg.Tags["endpoint"] {
+		return true
+	}
+	hp, err := parseEndpoint(p.Endpoint)
+	if err != nil {
+		return false
+	}
+	host, port, _ := net.SplitHostPort(hp)
+	ip := net.ParseIP(host)
+	return ip != nil && c.isSelf(ip, port)
+}
+
 // IsMember reports whether a node of that ID or management endpoint is an
 // alive member other than this node.
 func (c *Cluster) IsMember(p flowg.Peer) bool {

@@ -350,3 +350,26 @@ func TestTransport_StreamKeepsBufferedBytes(t *testing.T) {
 		t.Fatalf("client read %q", got)
 	}
 }
+
+// TestCluster_IsSelf recognises this node by ID, by its endpoint and by an
+// endpoint with its IP and port (what a DNS answer gives), and no other.
+func TestCluster_IsSelf(t *testing.T) {
+	n := startNode(t, "n0", "", t.TempDir(), "")
+	_, port, _ := net.SplitHostPort(n.addr)
+	for _, c := range []struct {
+		p    flowg.Peer
+		want bool
+	}{
+		{flowg.Peer{NodeID: "n0"}, true},
+		{flowg.Peer{NodeID: "n1", Endpoint: "http://" + n.addr}, false}, // an ID says who it is
+		{flowg.Peer{Endpoint: "http://" + n.addr}, true},
+		{flowg.Peer{Endpoint: "http://127.0.0.1:" + port}, true},
+		{flowg.Peer{Endpoint: "http://127.0.0.1:1"}, false},
+		{flowg.Peer{Endpoint: "http://10.255.0.1:" + port}, false},
+		{flowg.Peer{Endpoint: "not a url"}, false},
+	} {
+		if got := n.c.IsSelf(c.p); got != c.want {
+			t.Errorf("IsSelf(%+v) = %v, want %v", c.p, got, c.want)
+		}
+	}
+}

@@ -54,6 +54,7 @@ type config struct {
 	stateDir, advertise, mgmtCA      string
 	dnsName, dnsServer               string
 	dnsInterval                      time.Duration
+	consul                           consulFlags
 	authDir, logDir, configDir       string
 	initialUser, initialPassword     string
 	syncWrites                       bool
@@ -65,6 +66,27 @@ type config struct {
 	logLevel, logFormat              string
 	shutdownTimeout                  time.Duration
 	showVersion                      bool
+}
+
+// consulFlags are the Consul source's settings.
+type consulFlags struct {
+	url, service, token, datacenter, ca string
+	tags                                stringList
+	checkInterval, deregisterAfter      time.Duration
+}
+
+// stringList is a repeatable flag whose values may also be comma-separated.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
 
 // MinCookieLen is the shortest cluster cookie accepted, in bytes.
@@ -83,6 +105,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.dnsName, "cluster-dns-name", "", "SRV name whose targets are peers' management endpoints, e.g. flowg.service.consul")
 	fs.StringVar(&c.dnsServer, "cluster-dns-server", "", "DNS server for --cluster-dns-name, host:port (default: the first nameserver of /etc/resolv.conf)")
 	fs.DurationVar(&c.dnsInterval, "cluster-dns-interval", 30*time.Second, "how often the SRV name is looked up again")
+	fs.StringVar(&c.consul.url, "cluster-consul-url", "", "Consul agent HTTP address, e.g. http://127.0.0.1:8500: register there and join the passing instances (default: $CONSUL_HTTP_ADDR when set)")
+	fs.StringVar(&c.consul.service, "cluster-consul-service", "flowg", "Consul service name the nodes register as and look up")
+	fs.StringVar(&c.consul.token, "cluster-consul-token", "", "Consul ACL token (default: $CONSUL_HTTP_TOKEN)")
+	fs.StringVar(&c.consul.datacenter, "cluster-consul-datacenter", "", "Consul datacenter (default: the agent's)")
+	fs.StringVar(&c.consul.ca, "cluster-consul-ca", "", "PEM CA bundle for an https Consul address (default: $CONSUL_CACERT, else the system's)")
+	fs.Var(&c.consul.tags, "cluster-consul-tag", "tag of this node's Consul registration (repeatable, or comma-separated)")
+	fs.DurationVar(&c.consul.checkInterval, "cluster-consul-check-interval", 5*time.Second, "how often Consul checks the management /health")
+	fs.DurationVar(&c.consul.deregisterAfter, "cluster-consul-deregister-after", time.Minute, "how long the check may fail before Consul removes the node (at least 1m)")
 	fs.StringVar(&c.stateDir, "cluster-state-dir", "", "node identity and cluster state (default: <parent of the data dirs>/state)")
 	fs.StringVar(&c.advertise, "cluster-advertise", "", "address other nodes reach this node's management port at (default: from --mgmt-bind)")
 	fs.StringVar(&c.authDir, "auth-dir", "./data/auth", "auth database directory")
@@ -194,6 +224,20 @@ func (c *config) validate() error {
 	}
 	if c.dnsInterval < time.Second {
 		return fmt.Errorf("--cluster-dns-interval %s: must be at least 1s", c.dnsInterval)
+	}
+	if c.consul.url != "" {
+		if u, err := url.Parse(c.consul.url); err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "unix") || u.Host == "" && u.Scheme != "unix" {
+			return fmt.Errorf("--cluster-consul-url %q: want http://host:port, https://host:port or unix:///path", c.consul.url)
+		}
+	}
+	if !nodeIDRE.MatchString(c.consul.service) {
+		return fmt.Errorf("--cluster-consul-service %q: use 1 to 64 letters, digits, '_', '.' and '-'", c.consul.service)
+	}
+	if c.consul.checkInterval < time.Second {
+		return fmt.Errorf("--cluster-consul-check-interval %s: must be at least 1s", c.consul.checkInterval)
+	}
+	if c.consul.deregisterAfter < time.Minute {
+		return fmt.Errorf("--cluster-consul-deregister-after %s: Consul's minimum is 1m", c.consul.deregisterAfter)
 	}
 	if c.initialUser == "" || c.initialPassword == "" {
 		return errors.New("--auth-initial-user and --auth-initial-password must not be empty")

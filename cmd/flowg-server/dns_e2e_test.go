@@ -14,8 +14,9 @@ import (
 )
 
 // startDnsmasq serves SRV records for _mgmt._tcp.flowg.test, one per
-// management address, from a real dnsmasq at addr on loopback; stop ends it.
-func startDnsmasq(t *testing.T, addr string, mgmtAddrs []string) (stop func()) {
+// management address, from a real dnsmasq at addr on loopback; extra lines
+// are added to its configuration; stop ends it.
+func startDnsmasq(t testing.TB, addr string, mgmtAddrs []string, extra ...string) (stop func()) {
 	t.Helper()
 	bin, err := exec.LookPath("dnsmasq")
 	if err != nil {
@@ -29,6 +30,7 @@ func startDnsmasq(t *testing.T, addr string, mgmtAddrs []string) (stop func()) {
 		conf = append(conf, fmt.Sprintf("srv-host=_mgmt._tcp.flowg.test,node%d.flowg.test,%s", i, p),
 			fmt.Sprintf("host-record=node%d.flowg.test,127.0.0.1", i))
 	}
+	conf = append(conf, extra...)
 	confFile := filepath.Join(dir, "dnsmasq.conf")
 	os.WriteFile(confFile, []byte(strings.Join(conf, "\n")+"\n"), 0o644)
 	cmd := exec.Command(bin, "--keep-in-foreground", "--conf-file="+confFile, "--pid-file="+filepath.Join(dir, "pid"), "--log-facility=-")

@@ -24,6 +24,10 @@ import (
 var serverBin string
 
 func TestMain(m *testing.M) {
+	// The nodes find Consul only where a test says so.
+	for _, v := range []string{"CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "CONSUL_CACERT", "CONSUL_HTTP_SSL"} {
+		os.Unsetenv(v)
+	}
 	dir, err := os.MkdirTemp("", "flowg-e2e-")
 	if err != nil {
 		panic(err)
@@ -41,7 +45,7 @@ func TestMain(m *testing.M) {
 
 // proc is a running flowg-server.
 type proc struct {
-	t          *testing.T
+	t          testing.TB
 	cmd        *exec.Cmd
 	log        *bytes.Buffer
 	logMu      *sync.Mutex
@@ -61,7 +65,7 @@ func (s syncWriter) Write(b []byte) (int, error) {
 }
 
 // freeAddr returns a loopback address with a port free at the time of asking.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,7 +77,7 @@ func freeAddr(t *testing.T) string {
 
 // start runs flowg-server in dir with env added to the environment and waits
 // until /ready answers 200 on mgmt.
-func start(t *testing.T, dir string, env []string, httpAddr, mgmtAddr string, args ...string) *proc {
+func start(t testing.TB, dir string, env []string, httpAddr, mgmtAddr string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(serverBin, args...)
 	cmd.Dir = dir
@@ -227,7 +231,7 @@ func (p *proc) nodeID() string {
 }
 
 // waitMembers waits until every node lists exactly want.
-func waitMembers(t *testing.T, nodes []*proc, want map[string]string, within time.Duration) {
+func waitMembers(t testing.TB, nodes []*proc, want map[string]string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -175,8 +176,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("--cluster-dns-server: %w", err)
 			}
 		}
-		sources = append(sources, discovery.DNS{Record: c.dnsName, Server: server, Scheme: scheme})
+		sources = append(sources, &discovery.DNS{Record: c.dnsName, Server: server, Scheme: scheme})
 		interval = c.dnsInterval
+	}
+	consul, err := consulSource(c, nodeID, endpoint, ccfg.Tags, log)
+	if err != nil {
+		return err
+	}
+	if consul != nil {
+		sources = append(sources, consul)
 	}
 
 	// Gossip starts once the management server that carries it serves.
@@ -185,6 +193,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	joinCtx, stopJoin := context.WithCancel(context.Background())
 	defer stopJoin()
+	consulDone := make(chan struct{})
+	go func() {
+		defer close(consulDone)
+		if consul != nil {
+			consul.Run(joinCtx)
+		}
+	}()
 	joinDone := make(chan struct{})
 	go func() {
 		defer close(joinDone)
@@ -213,9 +228,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
+	// Out of Consul first, so that nothing discovers a node on its way out.
+	step("stop joining", func() error { stopJoin(); <-joinDone; <-consulDone; return nil })
+	if consul != nil {
+		step("deregister from Consul", func() error { return consul.Deregister(sctx) })
+	}
 	step("stop ingest", func() error { api.StopIngest(); return nil })
 	step("stop syslog and store what it read", func() error { return sl.Close(sctx) })
-	step("stop joining", func() error { stopJoin(); <-joinDone; return nil })
 	step("leave the cluster", cluster.Leave)
 	step("stop gossip", cluster.Close)
 	step("stop maintenance", func() error { stopMaint(); <-maintDone; return nil })
@@ -223,6 +242,43 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	step("stop management API", func() error { return mgmt.Shutdown(sctx) })
 	step("close stores", st.Close)
 	return runErr
+}
+
+// consulSource is the Consul source when --cluster-consul-url or
+// CONSUL_HTTP_ADDR names an agent, else nil. The client reads the other
+// CONSUL_* variables as every Consul tool does; flags win.
+func consulSource(c *config, nodeID, endpoint string, tags map[string]string, log *slog.Logger) (*discovery.Consul, error) {
+	if c.consul.url == "" && os.Getenv(consulapi.HTTPAddrEnvName) == "" {
+		return nil, nil
+	}
+	cc := consulapi.DefaultConfig()
+	if c.consul.url != "" {
+		cc.Address = c.consul.url
+	}
+	if c.consul.token != "" {
+		cc.Token = c.consul.token
+	}
+	if c.consul.datacenter != "" {
+		cc.Datacenter = c.consul.datacenter
+	}
+	if c.consul.ca != "" {
+		cc.TLSConfig.CAFile = c.consul.ca
+	}
+	client, err := consulapi.NewClient(cc)
+	if err != nil {
+		return nil, fmt.Errorf("--cluster-consul-url %q: %w", cc.Address, err)
+	}
+	src, err := discovery.NewConsul(discovery.ConsulConfig{
+		Client: client, Service: c.consul.service, Tags: c.consul.tags,
+		NodeID: nodeID, Endpoint: endpoint, HTTP: tags["http"], Syslog: tags["syslog"],
+		CheckInterval: c.consul.checkInterval, DeregisterAfter: c.consul.deregisterAfter,
+		Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--cluster-consul-url: %w", err)
+	}
+	log.Info("discovering peers in Consul", "consul", cc.Address, "service", c.consul.service)
+	return src, nil
 }
 
 // listen opens a TCP listener, with TLS when tlsConfig is set.

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Sets up what the tests run against on a fresh machine and prints the
+# environment they need: util-linux logger (bsdutils) sends syslog and
+# dnsmasq serves SRV records, both from Debian's packages; the Consul agent
+# is built from the Go module proxy by scripts/consul.sh and cached.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PATH=$PATH:/usr/sbin:/sbin
+need=()
+command -v logger >/dev/null || need+=(bsdutils)
+command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "test-deps.sh: the tests need ${need[*]}; install them (Debian: apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  echo "test-deps.sh: installing ${need[*]}" >&2
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
+fi
+echo "FLOWG_CONSUL=$(bash scripts/consul.sh)"
+echo "PATH=$PATH"
