@@ -65,7 +65,7 @@ type config struct {
 	syslogAllow                      prefixList
 	logLevel, logFormat              string
 	shutdownTimeout                  time.Duration
-	showVersion                      bool
+	showVersion, healthProbe         bool
 }
 
 // consulFlags are the Consul source's settings.
@@ -145,6 +145,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	fs.BoolVar(&c.healthProbe, "health-probe", false, "ask the management /health of the node running with these flags (on --mgmt-bind) and exit 0 when it answers 200, else 1: a container health check for images without curl")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: flowg-server [flags]\n\nEvery flag is also read from FLOWG_<NAME> (e.g. --cluster-cookie from FLOWG_CLUSTER_COOKIE); flags win.\n\n")
 		fs.PrintDefaults()

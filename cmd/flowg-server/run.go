@@ -38,6 +38,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "flowg-server", versionString())
 		return nil
 	}
+	if c.healthProbe {
+		return healthProbe(c)
+	}
 	if err := c.validate(); err != nil {
 		return err
 	}
@@ -242,6 +245,35 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	step("stop management API", func() error { return mgmt.Shutdown(sctx) })
 	step("close stores", st.Close)
 	return runErr
+}
+
+// healthProbe asks the management /health of the node that runs with the
+// same flags, on this host.
+func healthProbe(c *config) error {
+	host, port, err := net.SplitHostPort(c.mgmtBind)
+	if err != nil {
+		return fmt.Errorf("--mgmt-bind %q: %w", c.mgmtBind, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	scheme, transport := "http", &http.Transport{}
+	if c.mgmtTLS.on {
+		// The probe sends no secret and only reads a status code from this
+		// host, so the certificate (issued for the advertised name, not for
+		// 127.0.0.1) is not checked.
+		scheme, transport.TLSClientConfig = "https", &tls.Config{InsecureSkipVerify: true}
+	}
+	client := &http.Client{Timeout: 3 * time.Second, Transport: transport}
+	resp, err := client.Get(scheme + "://" + net.JoinHostPort(host, port) + "/health")
+	if err != nil {
+		return fmt.Errorf("health probe: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health probe: %s", resp.Status)
+	}
+	return nil
 }
 
 // consulSource is the Consul source when --cluster-consul-url or
