@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"io"
@@ -187,6 +188,40 @@ func TestDeploy_Dockerfile(t *testing.T) {
 			t.Errorf("ENV %s=%q, want %q", k, env[k], want)
 		}
 	}
+
+	// The build stage's command, run here: it must give a static binary
+	// (no ELF interpreter), since the final stage has no libc.
+	var build string
+	for _, in := range instrs {
+		if in.op == "RUN" && strings.Contains(in.args, "go build") {
+			build = in.args
+		}
+	}
+	if build == "" {
+		t.Fatal("no RUN go build in the Dockerfile")
+	}
+	out := t.TempDir()
+	build, _, _ = strings.Cut(strings.ReplaceAll(build, "/out/", out+"/"), "&&")
+	build = strings.ReplaceAll(build, "${VERSION}", "test")
+	bc := exec.Command("sh", "-c", build)
+	bc.Dir = "../.."
+	if b, err := bc.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", build, err, b)
+	}
+	bin, err := elf.Open(filepath.Join(out, "flowg-server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bin.Close()
+	for _, p := range bin.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("the image's binary is dynamically linked")
+		}
+	}
+	if v, _ := exec.Command(filepath.Join(out, "flowg-server"), "--version").Output(); !strings.Contains(string(v), "test") {
+		t.Errorf("--version of the image's binary: %q", v)
+	}
+
 	ignore, err := os.ReadFile("../../.dockerignore")
 	if err != nil || !strings.Contains(string(ignore), ".git") {
 		t.Errorf(".dockerignore missing or does not leave out .git: %v", err)
