@@ -369,14 +369,14 @@ func parseHCL(t testing.TB, file string) ([]byte, *hclsyntax.Body) {
 // nomadJob is what the tests use of the Nomad job: the task's arguments and
 // environment, the cookie template, and the registered service.
 type nomadJob struct {
-	count                   string
-	args                    []string
-	env                     map[string]string
-	template                string
-	service, servicePort    string
+	count                    string
+	args                     []string
+	env                      map[string]string
+	template                 string
+	service, servicePort     string
 	checkPath, checkInterval string
-	ports                   map[string]string // label → to
-	connect                 bool
+	ports                    map[string]string // label → to
+	connect                  bool
 }
 
 func readNomad(t testing.TB) nomadJob {
