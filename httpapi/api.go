@@ -49,6 +49,11 @@ type ClusterView interface {
 	Nodes() []flowg.Node
 }
 
+// Replication says which origins' records this node does not hold yet.
+type Replication interface {
+	Lag() []flowg.OriginLag
+}
+
 // Limits bound what a client may send.
 type Limits struct {
 	// MaxBodyBytes bounds an ingest request body. Default 8 MiB.
@@ -72,7 +77,10 @@ type Config struct {
 	Logs    LogStore
 	Auth    AuthStore
 	Cluster ClusterView
-	Limits  Limits
+	// Replication, when set, adds to each query answer the origins this
+	// node is behind.
+	Replication Replication
+	Limits      Limits
 	// Logger receives the API's log lines. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the API's metrics; nil registers nothing.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -103,6 +104,9 @@ type Cluster struct {
 	serf      *serf.Serf
 	events    chan serf.Event
 	done      chan struct{}
+
+	clientOnce sync.Once
+	client     *http.Client // for Request
 }
 
 // New prepares the transport; nothing gossips until Start.

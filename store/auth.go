@@ -34,6 +34,7 @@ var DefaultArgon2 = Argon2Params{Time: 3, Memory: 64 << 10, Threads: 2}
 // AuthStore keeps users, roles and tokens in the auth database.
 type AuthStore struct {
 	db         *badger.DB
+	meta       *metaDB
 	argon      Argon2Params
 	sessionTTL time.Duration
 	// hashing bounds concurrent password hashes: each takes argon.Memory.
@@ -68,12 +69,12 @@ type tokenJSON struct {
 	Expires time.Time       `json:"expires,omitzero"`
 }
 
-func openAuth(dir string, syncWrites bool, log *slog.Logger, argon Argon2Params, sessionTTL time.Duration) (*AuthStore, error) {
+func openAuth(dir string, syncWrites bool, log *slog.Logger, argon Argon2Params, sessionTTL time.Duration, clock *hlc) (*AuthStore, error) {
 	db, err := openBadger(dir, syncWrites, log, smallDB)
 	if err != nil {
 		return nil, err
 	}
-	a := &AuthStore{db: db, argon: argon, sessionTTL: sessionTTL, hashing: make(chan struct{}, 2)}
+	a := &AuthStore{db: db, meta: newMetaDB("auth", db, clock), argon: argon, sessionTTL: sessionTTL, hashing: make(chan struct{}, 2)}
 	if a.dummyHash, err = a.hash(context.Background(), "dummy password"); err != nil {
 		db.Close()
 		return nil, err
@@ -85,7 +86,7 @@ func openAuth(dir string, syncWrites bool, log *slog.Logger, argon Argon2Params,
 // creates the initial user with it. It reports whether the user was created
 // and whether the initial user still has the default password.
 func (a *AuthStore) bootstrap(ctx context.Context, user, password, defaultPassword string) (created, defaultInUse bool, err error) {
-	if err := a.putJSON(prefixRole+flowg.AdminRole, roleJSON{Scopes: flowg.AllScopes}); err != nil {
+	if err := a.putBoot(prefixRole+flowg.AdminRole, roleJSON{Scopes: flowg.AllScopes}); err != nil {
 		return false, false, fmt.Errorf("cannot create the admin role: %w", err)
 	}
 	users, err := a.Users()
@@ -183,10 +184,10 @@ func (a *AuthStore) sweepExpired(user string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	return a.db.Update(func(txn *badger.Txn) error {
-		for _, t := range tokens {
-			if !t.Expires.IsZero() && now.After(t.Expires) {
-				if err := txn.Delete([]byte(prefixToken + t.ID)); err != nil {
+	return a.meta.update(func(t *metaTxn) error {
+		for _, tok := range tokens {
+			if !tok.Expires.IsZero() && now.After(tok.Expires) {
+				if err := t.del(prefixToken + tok.ID); err != nil {
 					return err
 				}
 			}
@@ -248,7 +249,7 @@ func (a *AuthStore) Authenticate(token string) (flowg.Principal, error) {
 		return flowg.Principal{}, flowg.ErrBadToken
 	}
 	if !t.Expires.IsZero() && time.Now().After(t.Expires) {
-		a.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(prefixToken + id)) })
+		a.delete(prefixToken + id)
 		return flowg.Principal{}, flowg.ErrBadToken
 	}
 	scopes, err := a.scopesOf(t.User)
@@ -373,6 +374,11 @@ func (a *AuthStore) putUser(ctx context.Context, name, password string, roles []
 		}
 	}
 	u.Roles = roles
+	if initial {
+		// Every node makes the initial user by itself: the cluster's
+		// version of it, if any, wins.
+		return a.putBoot(prefixUser+name, u)
+	}
 	return a.putJSON(prefixUser+name, u)
 }
 
@@ -385,13 +391,13 @@ func (a *AuthStore) DeleteUser(name string) error {
 	if err != nil {
 		return err
 	}
-	return a.db.Update(func(txn *badger.Txn) error {
-		for _, t := range tokens {
-			if err := txn.Delete([]byte(prefixToken + t.ID)); err != nil {
+	return a.meta.update(func(t *metaTxn) error {
+		for _, tok := range tokens {
+			if err := t.del(prefixToken + tok.ID); err != nil {
 				return err
 			}
 		}
-		return txn.Delete([]byte(prefixUser + name))
+		return t.del(prefixUser + name)
 	})
 }
 
@@ -449,18 +455,14 @@ func (a *AuthStore) DeleteRole(name string) error {
 	return a.delete(prefixRole + name)
 }
 
-// Key-value helpers.
+// Key-value helpers, on versioned values.
 
 func (a *AuthStore) getJSON(key string, v any) error {
-	return a.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get([]byte(key))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return flowg.ErrNotFound
-		} else if err != nil {
-			return err
-		}
-		return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
-	})
+	b, err := a.meta.get(key)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
 }
 
 func (a *AuthStore) putJSON(key string, v any) error {
@@ -468,25 +470,24 @@ func (a *AuthStore) putJSON(key string, v any) error {
 	if err != nil {
 		return err
 	}
-	return a.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(key), b) })
+	return a.meta.update(func(t *metaTxn) error { return t.set(key, b) })
+}
+
+// putBoot stores what every node creates by itself, with the boot version.
+func (a *AuthStore) putBoot(key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return a.meta.update(func(t *metaTxn) error { return t.setBoot(key, b) })
 }
 
 func (a *AuthStore) delete(key string) error {
-	return a.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(key)) })
+	return a.meta.update(func(t *metaTxn) error { return t.del(key) })
 }
 
 func (a *AuthStore) scan(prefix string, fn func(name string, v []byte) error) error {
-	return a.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			name := strings.TrimPrefix(string(it.Item().Key()), prefix)
-			if err := it.Item().Value(func(v []byte) error { return fn(name, v) }); err != nil {
-				return fmt.Errorf("%s%s: %w", prefix, name, err)
-			}
-		}
-		return nil
-	})
+	return a.meta.scan(prefix, fn)
 }
 
 func (a *AuthStore) close() error { return a.db.Close() }

@@ -12,11 +12,19 @@ import (
 )
 
 const (
-	prefixData  = 'd'
-	prefixIndex = 'x'
-	prefixUsage = 's'
-	keySeq      = "m/seq"
-	idLen       = 16 // ts(8) + seq(8): a record's place in its stream
+	prefixData   = 'd'
+	prefixIndex  = 'x'
+	prefixUsage  = 's'
+	prefixOrigin = 'o'
+	keySeq       = "m/seq"
+	keyFormat    = "m/format"
+	prefixDict   = "m/origin/" // origin node ID → its 4-byte number here
+	prefixMark   = "m/mark/"   // origin node ID → the last sequence held
+	// idLen is a record's place in its stream and its identity in the
+	// cluster: ts(8), origin number(4), origin's sequence(8).
+	idLen = 20
+	// logFormat is the key layout of the log database.
+	logFormat = "2"
 )
 
 // dataPrefix is 'd' stream 0x00.
@@ -27,10 +35,29 @@ func dataPrefix(stream string) []byte {
 	return append(b, 0)
 }
 
-func dataKey(stream string, ts, seq uint64) []byte {
+func dataKey(stream string, ts uint64, origin uint32, seq uint64) []byte {
 	b := dataPrefix(stream)
 	b = binary.BigEndian.AppendUint64(b, ts)
+	b = binary.BigEndian.AppendUint32(b, origin)
 	return binary.BigEndian.AppendUint64(b, seq)
+}
+
+func dataKeyID(stream string, id recordID) []byte { return append(dataPrefix(stream), id[:]...) }
+
+// originKey is 'o' origin(4) seq(8): an origin's records in the order it
+// took them. Its value is stream 0x00 ts(8), which finds the data key.
+func originKey(origin uint32, seq uint64) []byte {
+	b := make([]byte, 0, 13)
+	b = append(b, prefixOrigin)
+	b = binary.BigEndian.AppendUint32(b, origin)
+	return binary.BigEndian.AppendUint64(b, seq)
+}
+
+func originValue(stream string, ts uint64) []byte {
+	b := make([]byte, 0, len(stream)+9)
+	b = append(b, stream...)
+	b = append(b, 0)
+	return binary.BigEndian.AppendUint64(b, ts)
 }
 
 // indexPrefix is 'x' stream 0x00, optionally followed by one field, or a
@@ -58,6 +85,10 @@ func idOf(key []byte) (id recordID) {
 }
 
 func (id recordID) ts() uint64 { return binary.BigEndian.Uint64(id[:8]) }
+
+func (id recordID) origin() uint32 { return binary.BigEndian.Uint32(id[8:12]) }
+
+func (id recordID) seq() uint64 { return binary.BigEndian.Uint64(id[12:]) }
 
 // Cursors are the record ID the previous page ended at, base64url encoded.
 

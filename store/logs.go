@@ -3,11 +3,13 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +41,19 @@ type LogStore struct {
 
 	seq uint64 // the last sequence number used; owned by the writer
 
+	// Records are identified in the cluster by their origin (the node that
+	// took them) and the origin's sequence number. Origins are numbered
+	// locally (4 bytes in keys instead of an ID of up to 64).
+	nodeID    string
+	self      uint32
+	originsMu sync.RWMutex
+	origins   map[string]uint32
+	names     map[uint32]string
+	heads     map[string]uint64 // per origin, the last sequence held; this node's is seq
+
+	changedMu sync.Mutex
+	changed   chan struct{} // closed and replaced at every commit
+
 	usageMu sync.RWMutex
 	usage   map[string]usage
 
@@ -59,7 +74,7 @@ type opReq struct {
 	done chan error
 }
 
-func openLogs(dir string, syncWrites bool, cfg *ConfigStore, m *metrics, log *slog.Logger, maxScan int) (*LogStore, error) {
+func openLogs(dir string, syncWrites bool, cfg *ConfigStore, m *metrics, log *slog.Logger, maxScan int, nodeID string) (*LogStore, error) {
 	db, err := openBadger(dir, syncWrites, log, func(o *badger.Options) {
 		// 128 MiB memtables give transactions room for the largest batch
 		// (MaxBatchRecords records with MaxIndexedFields index entries each).
@@ -77,6 +92,11 @@ func openLogs(dir string, syncWrites bool, cfg *ConfigStore, m *metrics, log *sl
 		stopped:  make(chan struct{}),
 		usage:    map[string]usage{},
 		subs:     map[string]map[*Subscription]struct{}{},
+		nodeID:   nodeID,
+		origins:  map[string]uint32{},
+		names:    map[uint32]string{},
+		heads:    map[string]uint64{},
+		changed:  make(chan struct{}),
 	}
 	if err := s.load(); err != nil {
 		db.Close()
@@ -86,8 +106,49 @@ func openLogs(dir string, syncWrites bool, cfg *ConfigStore, m *metrics, log *sl
 	return s, nil
 }
 
-// load reads the sequence number and the usage of every stream.
+// load reads the sequence number, the origins and their marks, and the
+// usage of every stream.
 func (s *LogStore) load() error {
+	err := s.db.Update(func(txn *badger.Txn) error {
+		_, ferr := txn.Get([]byte(keyFormat))
+		_, serr := txn.Get([]byte(keySeq))
+		switch {
+		case errors.Is(ferr, badger.ErrKeyNotFound) && serr == nil:
+			return errors.New("the log database was written by an older version with another key layout; move it away to start afresh")
+		case errors.Is(ferr, badger.ErrKeyNotFound):
+			return txn.Set([]byte(keyFormat), []byte(logFormat))
+		}
+		return ferr
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("m/")})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := string(it.Item().Key())
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if name, ok := strings.CutPrefix(k, prefixDict); ok && len(v) == 4 {
+				n := binary.BigEndian.Uint32(v)
+				s.origins[name], s.names[n] = n, name
+			}
+			if name, ok := strings.CutPrefix(k, prefixMark); ok && len(v) == 8 {
+				s.heads[name] = beUint64(v)
+			}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("cannot read the origins: %w", err)
+	}
+	self, err := s.originNumber(s.nodeID)
+	if err != nil {
+		return err
+	}
+	s.self = self
 	return s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get([]byte(keySeq))
 		switch {
@@ -97,6 +158,7 @@ func (s *LogStore) load() error {
 					return errCorrupt
 				}
 				s.seq = beUint64(v)
+				s.heads[s.nodeID] = s.seq
 				return nil
 			}); err != nil {
 				return fmt.Errorf("cannot read the write sequence: %w", err)
@@ -261,8 +323,11 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 		for i, rec := range r.recs {
 			seq++
 			ts := tsOf(rec.Timestamp)
-			dk := dataKey(r.stream, ts, seq)
+			dk := dataKey(r.stream, ts, s.self, seq)
 			if err := txn.Set(dk, r.vals[i]); err != nil {
+				return err
+			}
+			if err := txn.Set(originKey(s.self, seq), originValue(r.stream, ts)); err != nil {
 				return err
 			}
 			for _, f := range settings.IndexedFields {
@@ -289,6 +354,7 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 		return err
 	}
 	s.seq = seq
+	s.setHead(s.nodeID, seq)
 	s.usageMu.Lock()
 	for stream, u := range touched {
 		s.usage[stream] = u
@@ -407,7 +473,7 @@ func (s *LogStore) Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
 			var val []byte
 			var err error
 			if viaIndex {
-				item, gerr := txn.Get(dataKey(q.Stream, id.ts(), beUint64(id[8:])))
+				item, gerr := txn.Get(dataKeyID(q.Stream, id))
 				if errors.Is(gerr, badger.ErrKeyNotFound) {
 					continue // deleted by retention since the index entry was read
 				} else if gerr != nil {
@@ -464,31 +530,11 @@ func (s *LogStore) PutSettings(ctx context.Context, stream string, st flowg.Stre
 	}
 	return s.do(ctx, func() error {
 		old, _ := s.cfg.Stream(stream)
-		var added, removed []string
-		for _, f := range st.IndexedFields {
-			if !slices.Contains(old.IndexedFields, f) {
-				added = append(added, f)
-			}
-		}
-		for _, f := range old.IndexedFields {
-			if !slices.Contains(st.IndexedFields, f) {
-				removed = append(removed, f)
-			}
-		}
-		if len(added) > 0 {
-			if err := s.reindex(stream, added); err != nil {
-				return fmt.Errorf("cannot index %v of stream %q: %w", added, stream, err)
-			}
-		}
-		if err := s.cfg.putStream(stream, st); err != nil {
+		// New indexes are complete before the settings say they exist.
+		if err := s.changeIndexes(stream, old.IndexedFields, st.IndexedFields); err != nil {
 			return err
 		}
-		for _, f := range removed {
-			if err := s.db.DropPrefix(indexPrefix(stream, f)); err != nil {
-				return fmt.Errorf("cannot drop the index of %q in stream %q: %w", f, stream, err)
-			}
-		}
-		return nil
+		return s.cfg.putStream(stream, st)
 	})
 }
 
@@ -542,7 +588,9 @@ func (s *LogStore) Purge(ctx context.Context, stream string) error {
 		s.usageMu.Lock()
 		delete(s.usage, stream)
 		s.usageMu.Unlock()
-		return s.cfg.deleteStream(stream)
+		// Every record held is deleted: the marks are the heads. The
+		// origin entries left pointing nowhere are dropped when read.
+		return s.cfg.purgeStream(stream, s.Heads())
 	})
 }
 
@@ -614,6 +662,10 @@ func (s *LogStore) trimOldest(stream string, cutoff uint64, st flowg.StreamSetti
 			return 0, false, fmt.Errorf("record %x: %w", id, err)
 		}
 		if err := txn.Delete(dk); err != nil {
+			it.Close()
+			return 0, false, err
+		}
+		if err := txn.Delete(originKey(id.origin(), id.seq())); err != nil {
 			it.Close()
 			return 0, false, err
 		}

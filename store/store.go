@@ -29,6 +29,9 @@ type Config struct {
 	// MaxScan bounds the records and index entries one query page reads.
 	// Default 1,000,000.
 	MaxScan int
+	// NodeID is this node's ID: the origin of the records it takes and of
+	// its changes to users, roles, tokens and settings. Default "local".
+	NodeID string
 	// Logger receives the stores' log lines. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the stores' metrics; nil registers nothing.
@@ -81,21 +84,28 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 		log = slog.Default()
 	}
 	log = log.With("component", "store")
-	cfg, err := openConfig(c.ConfigDir, c.SyncWrites, log.With("db", "config"))
+	nodeID := c.NodeID
+	if nodeID == "" {
+		nodeID = "local"
+	}
+	clock := &hlc{}
+	cfg, err := openConfig(c.ConfigDir, c.SyncWrites, log.With("db", "config"), clock)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open config store: %w", err)
 	}
-	auth, err := openAuth(c.AuthDir, c.SyncWrites, log.With("db", "auth"), c.Argon2, c.SessionTTL)
+	auth, err := openAuth(c.AuthDir, c.SyncWrites, log.With("db", "auth"), c.Argon2, c.SessionTTL, clock)
 	if err != nil {
 		cfg.close()
 		return nil, fmt.Errorf("cannot open auth store: %w", err)
 	}
-	logs, err := openLogs(c.LogDir, c.SyncWrites, cfg, newMetrics(), log.With("db", "logs"), c.MaxScan)
+	logs, err := openLogs(c.LogDir, c.SyncWrites, cfg, newMetrics(), log.With("db", "logs"), c.MaxScan, nodeID)
 	if err != nil {
 		cfg.close()
 		auth.close()
 		return nil, fmt.Errorf("cannot open log store: %w", err)
 	}
+	cfg.meta.origin.Store(&nodeID)
+	auth.meta.origin.Store(&nodeID)
 	s := &Store{Logs: logs, Auth: auth, cfg: cfg, log: log}
 	created, defaultInUse, err := auth.bootstrap(ctx, c.InitialUser, c.InitialPassword, DefaultPassword)
 	if err != nil {

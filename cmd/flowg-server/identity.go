@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // lockStateDir takes an exclusive lock on the state directory, so that two
@@ -59,4 +61,40 @@ func nodeIdentity(dir, given string, log *slog.Logger) (string, error) {
 		return "", err
 	}
 	return id, os.Rename(tmp, path)
+}
+
+// absence is how long ago this node last ran, from the time kept in the
+// state directory; 0 for a node that never ran.
+func absence(dir string) time.Duration {
+	b, err := os.ReadFile(filepath.Join(dir, "last-seen"))
+	if err != nil {
+		return 0
+	}
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(string(b)))
+	if err != nil || time.Since(t) < 0 {
+		return 0
+	}
+	return time.Since(t)
+}
+
+// keepLastSeen writes the time to the state directory now and every
+// minute until ctx ends, so that the next start knows how long the node
+// was down.
+func keepLastSeen(ctx context.Context, dir string, log *slog.Logger) {
+	path := filepath.Join(dir, "last-seen")
+	for {
+		tmp := path + ".tmp"
+		err := os.WriteFile(tmp, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+		if err == nil {
+			err = os.Rename(tmp, path)
+		}
+		if err != nil {
+			log.Warn("cannot keep the last-seen time", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Minute):
+		}
+	}
 }

@@ -20,6 +20,7 @@ import (
 	flowg "github.com/flowg-server/flowg-server"
 	"github.com/flowg-server/flowg-server/discovery"
 	"github.com/flowg-server/flowg-server/httpapi"
+	"github.com/flowg-server/flowg-server/replica"
 	"github.com/flowg-server/flowg-server/serfnet"
 	"github.com/flowg-server/flowg-server/store"
 	"github.com/flowg-server/flowg-server/syslog"
@@ -103,7 +104,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sc.AuthDir, sc.LogDir, sc.ConfigDir = c.authDir, c.logDir, c.configDir
 	sc.SyncWrites = c.syncWrites
 	sc.InitialUser, sc.InitialPassword = c.initialUser, c.initialPassword
-	sc.Logger, sc.Registerer = log, reg
+	sc.Logger, sc.Registerer, sc.NodeID = log, reg, nodeID
+	absent := absence(c.stateDir)
 	openStart := time.Now()
 	st, err := store.Open(ctx, sc)
 	if err != nil {
@@ -145,17 +147,27 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cluster.Close()
+	rep, err := replica.New(replica.Config{
+		Meta: st, Logs: st.Logs, Cluster: cluster,
+		TombstoneWindow: c.tombstoneWindow, Absent: absent,
+		Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
 	api, err := httpapi.New(httpapi.Config{
-		Logs: st.Logs, Auth: st.Auth, Cluster: cluster,
+		Logs: st.Logs, Auth: st.Auth, Cluster: rep, Replication: rep,
 		Logger: log, Registerer: reg, Gatherer: reg,
 	})
 	if err != nil {
 		return err
 	}
 	public := httpapi.NewServer(api.Public(), httpTLS, log)
-	mgmt := httpapi.NewServer(api.Management(map[string]http.Handler{
-		"POST " + serfnet.GossipPath: cluster.Handler(),
-	}), mgmtTLS, log)
+	clusterRoutes := map[string]http.Handler{"POST " + serfnet.GossipPath: cluster.Handler()}
+	for pattern, h := range rep.Handlers() {
+		clusterRoutes[pattern] = cluster.Authenticate(h, replica.MaxRequest)
+	}
+	mgmt := httpapi.NewServer(api.Management(clusterRoutes), mgmtTLS, log)
 	serfnet.ConfigureServer(mgmt)
 	errc := make(chan error, 2)
 	go func() { errc <- serve(public, httpLn, "--http-bind") }()
@@ -208,6 +220,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer close(joinDone)
 		(&discovery.Loop{Sources: sources, Cluster: cluster, Interval: interval, Logger: log, Registerer: reg}).Run(joinCtx)
 	}()
+	repCtx, stopRep := context.WithCancel(context.Background())
+	defer stopRep()
+	repDone := make(chan struct{})
+	go func() {
+		defer close(repDone)
+		go keepLastSeen(repCtx, c.stateDir, log)
+		rep.Run(repCtx)
+	}()
 	sl.Serve()
 	api.SetReady(true)
 	log.Info("serving", "http", httpLn.Addr().String(), "mgmt", mgmtLn.Addr().String(), "endpoint", endpoint, "gossip", gossipAddr)
@@ -238,6 +258,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	step("stop ingest", func() error { api.StopIngest(); return nil })
 	step("stop syslog and store what it read", func() error { return sl.Close(sctx) })
+	step("stop replication", func() error { stopRep(); <-repDone; return nil })
 	step("leave the cluster", cluster.Leave)
 	step("stop gossip", cluster.Close)
 	step("stop maintenance", func() error { stopMaint(); <-maintDone; return nil })

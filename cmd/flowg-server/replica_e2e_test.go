@@ -1,0 +1,133 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// threeNodes starts three nodes joined in a chain and waits until they all
+// see each other.
+func threeNodes(t *testing.T, dir string, extra ...string) []*proc {
+	t.Helper()
+	var nodes []*proc
+	want := map[string]string{}
+	for i := range 3 {
+		httpAddr, mgmtAddr := freeAddr(t), freeAddr(t)
+		args := append(nodeArgs(dir, i, httpAddr, mgmtAddr), extra...)
+		if i > 0 {
+			args = append(args, "--cluster-join-node-id", fmt.Sprint("n", i-1), "--cluster-join-endpoint", "http://"+nodes[i-1].mgmt)
+		}
+		nodes = append(nodes, start(t, dir, nil, httpAddr, mgmtAddr, args...))
+		want[fmt.Sprint("n", i)] = "alive"
+	}
+	waitMembers(t, nodes, want, 15*time.Second)
+	return nodes
+}
+
+// eventually polls cond every 20 ms until it holds.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestE2E_Replication: a record ingested on n0 is returned by a query and a
+// live tail on n2; a user created on n1 logs in on n2, and once deleted on
+// n2 can log in nowhere; stream settings set on n1 apply on n0; a stream
+// purged on n2 is empty everywhere; concurrent updates of one role on two
+// nodes converge to the same value on all three.
+func TestE2E_Replication(t *testing.T) {
+	nodes := threeNodes(t, t.TempDir())
+	tok := make([]string, 3)
+	for i, n := range nodes {
+		tok[i] = n.login("root", "root")
+	}
+
+	// Logs.
+	if code, b := nodes[0].request(tok[0], "POST", "/api/v1/streams/app/logs/struct", `{"records":[{"n":"1"},{"n":"2"}]}`); code != 200 {
+		t.Fatalf("ingest: %d %s", code, b)
+	}
+	took := eventually(t, 5*time.Second, "n2 returns n0's records", func() bool {
+		code, _ := nodes[2].request(tok[2], "GET", "/api/v1/streams/app/logs", "")
+		return code == 200 && len(nodes[2].queryAll(tok[2], "app", url.Values{})) == 2
+	})
+	t.Logf("a record ingested on n0 was returned by n2 after %s", took.Round(time.Millisecond))
+
+	// Users: created on n1, log in on n2; deleted on n2, gone everywhere.
+	if code, b := nodes[1].request(tok[1], "PUT", "/api/v1/users/alice", `{"password":"alice-password-1","roles":["admin"]}`); code/100 != 2 {
+		t.Fatalf("create user: %d %s", code, b)
+	}
+	eventually(t, 5*time.Second, "alice logs in on n2", func() bool {
+		code, _ := nodes[2].request("", "POST", "/api/v1/auth/login", `{"username":"alice","password":"alice-password-1"}`)
+		return code == 200
+	})
+	aliceOn0 := nodes[0].login("alice", "alice-password-1")
+	if code, b := nodes[2].request(tok[2], "DELETE", "/api/v1/users/alice", ""); code/100 != 2 {
+		t.Fatalf("delete user: %d %s", code, b)
+	}
+	eventually(t, 5*time.Second, "alice's session on n0 stops working", func() bool {
+		code, _ := nodes[0].request(aliceOn0, "GET", "/api/v1/streams", "")
+		return code == 401
+	})
+	for _, n := range nodes {
+		if code, _ := n.request("", "POST", "/api/v1/auth/login", `{"username":"alice","password":"alice-password-1"}`); code != 401 {
+			t.Errorf("a deleted user logs in on %s: %d", n.mgmt, code)
+		}
+	}
+
+	// Settings set on n1 apply on n0 (the index follows).
+	if code, b := nodes[1].request(tok[1], "PUT", "/api/v1/streams/app", `{"retention_seconds":86400,"indexed_fields":["n"]}`); code/100 != 2 {
+		t.Fatalf("put settings: %d %s", code, b)
+	}
+	eventually(t, 5*time.Second, "n0 has n1's settings", func() bool {
+		_, b := nodes[0].request(tok[0], "GET", "/api/v1/streams/app", "")
+		return strings.Contains(string(b), `"indexed_fields":["n"]`)
+	})
+	if got := nodes[0].queryAll(tok[0], "app", url.Values{"filter": {`n = "2"`}}); !slices.Equal(got, []string{"2"}) {
+		t.Errorf("indexed query on n0 after remote settings: %v", got)
+	}
+
+	// Purge on n2: empty everywhere.
+	if code, b := nodes[2].request(tok[2], "DELETE", "/api/v1/streams/app", ""); code/100 != 2 {
+		t.Fatalf("purge: %d %s", code, b)
+	}
+	for i, n := range nodes {
+		eventually(t, 5*time.Second, fmt.Sprintf("stream app gone on n%d", i), func() bool {
+			code, _ := n.request(tok[i], "GET", "/api/v1/streams/app/logs", "")
+			return code == 404
+		})
+	}
+
+	// Concurrent updates of one role on n0 and n1 converge.
+	done := make(chan struct{}, 2)
+	for i, scopes := range []string{`["read_streams"]`, `["send_logs"]`} {
+		go func() {
+			nodes[i].request(tok[i], "PUT", "/api/v1/roles/ops", `{"scopes":`+scopes+`}`)
+			done <- struct{}{}
+		}()
+	}
+	<-done
+	<-done
+	roleOn := func(n *proc, token string) string {
+		_, b := n.request(token, "GET", "/api/v1/roles/ops", "")
+		var r struct{ Scopes []string }
+		json.Unmarshal(b, &r)
+		return strings.Join(r.Scopes, ",")
+	}
+	eventually(t, 10*time.Second, "role ops converges", func() bool {
+		a, b, c := roleOn(nodes[0], tok[0]), roleOn(nodes[1], tok[1]), roleOn(nodes[2], tok[2])
+		return a != "" && a == b && b == c
+	})
+	t.Logf("role ops converged to %q", roleOn(nodes[2], tok[2]))
+}

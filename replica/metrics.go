@@ -1,0 +1,65 @@
+package replica
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	bytes          *prometheus.CounterVec
+	recordsApplied prometheus.Counter
+	metaApplied    prometheus.Counter
+	repairs        prometheus.Counter
+	resyncs        prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowg_replication_bytes_total", Help: "Replication bytes sent and received (request and answer bodies).",
+		}, []string{"direction"}),
+		recordsApplied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowg_replication_records_applied_total", Help: "Log records taken by other nodes and stored here.",
+		}),
+		metaApplied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowg_replication_meta_applied_total", Help: "User, role, token and settings entries changed here by other nodes.",
+		}),
+		repairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowg_replication_antientropy_repairs_total", Help: "Entries that anti-entropy brought here after a push missed them.",
+		}),
+		resyncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowg_replication_resyncs_total", Help: "Times this node replaced its entries with a peer's after a long absence.",
+		}),
+	}
+}
+
+// lagCollector reports the lag per origin when scraped.
+type lagCollector struct{ r *Replicator }
+
+var (
+	lagRecordsDesc = prometheus.NewDesc("flowg_replication_lag_records", "Records of an origin node that this node does not hold yet.", []string{"origin"}, nil)
+	lagSecondsDesc = prometheus.NewDesc("flowg_replication_lag_seconds", "Since when this node is behind an origin node's records.", []string{"origin"}, nil)
+)
+
+func (c lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lagRecordsDesc; ch <- lagSecondsDesc }
+
+func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
+	lag := map[string][2]float64{}
+	for _, l := range c.r.Lag() {
+		lag[l.NodeID] = [2]float64{float64(l.Records), l.Seconds}
+	}
+	for _, n := range c.r.cfg.Cluster.Nodes() {
+		if n.ID == c.r.self {
+			continue
+		}
+		v := lag[n.ID]
+		ch <- prometheus.MustNewConstMetric(lagRecordsDesc, prometheus.GaugeValue, v[0], n.ID)
+		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, v[1], n.ID)
+	}
+}
+
+func (m *metrics) register(reg prometheus.Registerer, r *Replicator) error {
+	return errors.Join(reg.Register(m.bytes), reg.Register(m.recordsApplied), reg.Register(m.metaApplied),
+		reg.Register(m.repairs), reg.Register(m.resyncs), reg.Register(lagCollector{r}))
+}

@@ -1,0 +1,251 @@
+package replica
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	flowg "github.com/flowg-server/flowg-server"
+)
+
+// pullBody asks for the records of some origins after the given sequences.
+type pullBody struct {
+	After  map[string]uint64 `json:"after"`
+	WaitMS int64             `json:"wait_ms"`
+}
+
+// servePull answers with the records asked for, up to the batch bounds,
+// holding the request for up to wait_ms until there is something to send.
+func (r *Replicator) servePull(w http.ResponseWriter, req *http.Request) {
+	var body pullBody
+	if err := json.NewDecoder(req.Body).Decode(&body); err != nil || len(body.After) == 0 || len(body.After) > maxOrigins {
+		http.Error(w, "bad pull: want after: {origin: sequence}", http.StatusBadRequest)
+		return
+	}
+	wait := min(time.Duration(body.WaitMS)*time.Millisecond, time.Minute)
+	deadline := time.NewTimer(max(wait, 0))
+	defer deadline.Stop()
+	origins := make([]string, 0, len(body.After))
+	for o := range body.After {
+		origins = append(origins, o)
+	}
+	slices.Sort(origins)
+	for {
+		changed := r.cfg.Logs.Changed() // before reading, so no commit is missed
+		ans := pullAnswer{Heads: r.cfg.Logs.Heads()}
+		records, bytes, moved := 0, 0, false
+		for _, o := range origins {
+			if records >= r.cfg.BatchRecords || bytes >= r.cfg.BatchBytes {
+				break
+			}
+			recs, upTo, err := r.cfg.Logs.ReadOrigin(o, body.After[o], r.cfg.BatchRecords-records, r.cfg.BatchBytes-bytes)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			if upTo > body.After[o] {
+				moved = true
+				ans.Chunks = append(ans.Chunks, chunk{Origin: o, UpTo: upTo, Records: recs})
+				records += len(recs)
+				for _, rec := range recs {
+					bytes += len(rec.Value)
+				}
+			}
+		}
+		if moved {
+			r.writeAnswer(w, ans)
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			r.writeAnswer(w, ans)
+			return
+		case <-req.Context().Done():
+			return
+		}
+	}
+}
+
+func (r *Replicator) writeAnswer(w http.ResponseWriter, ans pullAnswer) {
+	b := encodeAnswer(ans)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(b)
+}
+
+// reconcilePullers runs one pull loop per alive peer.
+func (r *Replicator) reconcilePullers(ctx context.Context, wg *sync.WaitGroup) {
+	alive := map[string]flowg.Node{}
+	for _, p := range r.alivePeers() {
+		alive[p.ID] = p
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, cancel := range r.pullers {
+		if _, ok := alive[id]; !ok {
+			cancel()
+			delete(r.pullers, id)
+		}
+	}
+	for id, p := range alive {
+		if _, ok := r.pullers[id]; ok || ctx.Err() != nil {
+			continue
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		r.pullers[id] = cancel
+		wg.Go(func() { r.pullLoop(pctx, p) })
+	}
+}
+
+// pullLoop pulls from one peer its own records and those of origins that
+// are not alive, applying each batch before asking for the next.
+func (r *Replicator) pullLoop(ctx context.Context, p flowg.Node) {
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		err := r.pullOnce(ctx, p)
+		if err == nil {
+			backoff = 200 * time.Millisecond
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Debug("pull failed", "peer", p.ID, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// origins this node asks peer p for: p's own, and every origin other than
+// this node that is not an alive member (its records may live on only in
+// its peers).
+func (r *Replicator) originsFor(p flowg.Node) map[string]uint64 {
+	heads := r.cfg.Logs.Heads()
+	after := map[string]uint64{p.ID: heads[p.ID]}
+	alive := map[string]bool{}
+	for _, n := range r.cfg.Cluster.Nodes() {
+		if n.Status == "alive" {
+			alive[n.ID] = true
+		}
+	}
+	r.mu.Lock()
+	known := maps.Clone(r.knownHeads)
+	r.mu.Unlock()
+	for o, h := range known {
+		if o != r.self && !alive[o] && h > heads[o] {
+			after[o] = heads[o]
+		}
+	}
+	return after
+}
+
+func (r *Replicator) pullOnce(ctx context.Context, p flowg.Node) error {
+	body, _ := json.Marshal(pullBody{After: r.originsFor(p), WaitMS: r.cfg.PullWait.Milliseconds()})
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.PullWait+30*time.Second)
+	defer cancel()
+	b, err := r.request(rctx, p, PathPull, body)
+	if err != nil {
+		return err
+	}
+	ans, err := decodeAnswer(b)
+	if err != nil {
+		return err
+	}
+	r.noteHeads(ans.Heads)
+	for _, c := range ans.Chunks {
+		if c.Origin == r.self {
+			continue
+		}
+		n, err := r.cfg.Logs.ApplyOrigin(ctx, c.Origin, c.Records, c.UpTo)
+		if err != nil {
+			return errors.Join(errors.New("cannot apply records of "+c.Origin), err)
+		}
+		r.m.recordsApplied.Add(float64(n))
+	}
+	r.updateLag()
+	return nil
+}
+
+// noteHeads keeps the highest head any peer reported per origin.
+func (r *Replicator) noteHeads(heads map[string]uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for o, h := range heads {
+		if o != r.self && h > r.knownHeads[o] {
+			r.knownHeads[o] = h
+		}
+	}
+}
+
+// updateLag notes, per origin, since when this node is behind it.
+func (r *Replicator) updateLag() {
+	heads := r.cfg.Logs.Heads()
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for o, known := range r.knownHeads {
+		if heads[o] >= known {
+			delete(r.behindSince, o)
+		} else if _, ok := r.behindSince[o]; !ok {
+			r.behindSince[o] = now
+		}
+	}
+}
+
+// Lag lists the origins whose records this node does not all hold yet,
+// and by how much, as far as the peers have said.
+func (r *Replicator) Lag() []flowg.OriginLag {
+	heads := r.cfg.Logs.Heads()
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []flowg.OriginLag
+	for o, known := range r.knownHeads {
+		if heads[o] >= known {
+			continue
+		}
+		l := flowg.OriginLag{NodeID: o, Records: known - heads[o]}
+		if since, ok := r.behindSince[o]; ok {
+			l.Seconds = now.Sub(since).Seconds()
+		}
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b flowg.OriginLag) int {
+		if a.NodeID < b.NodeID {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+// Nodes is the cluster's view with each node's replication state added.
+func (r *Replicator) Nodes() []flowg.Node {
+	nodes := r.cfg.Cluster.Nodes()
+	lag := map[string]flowg.OriginLag{}
+	for _, l := range r.Lag() {
+		lag[l.NodeID] = l
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, n := range nodes {
+		if n.ID == r.self {
+			continue
+		}
+		l := lag[n.ID]
+		nodes[i].Replication = &flowg.NodeReplication{
+			LagRecords: l.Records, LagSeconds: l.Seconds,
+			BytesSent: r.sent[n.ID], BytesReceived: r.recvd[n.ID],
+		}
+	}
+	return nodes
+}

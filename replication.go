@@ -1,0 +1,28 @@
+package flowg
+
+// MetaEntry is one versioned entry of the auth or config database as it
+// travels between nodes. Value is the stored form: the version (a hybrid
+// logical clock timestamp and the node that wrote it), a tombstone flag and
+// the payload.
+type MetaEntry struct {
+	DB    string `json:"db"`
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+}
+
+// ReplRecord is one log record as it travels between nodes: its stream,
+// timestamp (Unix nanoseconds), the sequence number its origin gave it, and
+// its fields in the store's encoding.
+type ReplRecord struct {
+	Stream string
+	TS     uint64
+	Seq    uint64
+	Value  []byte
+}
+
+// OriginLag is how far this node is behind one origin's records.
+type OriginLag struct {
+	NodeID  string  `json:"node-id"`
+	Records uint64  `json:"records"`
+	Seconds float64 `json:"seconds"`
+}

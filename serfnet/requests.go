@@ -1,0 +1,69 @@
+package serfnet
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Other cluster traffic than gossip (replication) rides the same
+// management port and the same request signing.
+
+// Authenticate wraps h so that it serves only requests signed with the
+// cluster's key when there is a cookie (unsigned, replayed or tampered
+// requests are answered 401 and counted as gossip's are). The body is read
+// first, up to maxBody bytes (413 beyond), and handed to h in full.
+func (c *Cluster) Authenticate(h http.Handler, maxBody int64) http.Handler {
+	t := c.transport
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			t.reject(w, r, "oversize", http.StatusRequestEntityTooLarge, err)
+			return
+		}
+		if t.verify != nil {
+			if err := t.verify.verify(r, body, time.Now()); err != nil {
+				t.reject(w, r, "unauthenticated", http.StatusUnauthorized, err)
+				return
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Request sends a signed request to path on a node's management endpoint
+// (its URL, as in the endpoint tag). The response may be held open by the
+// other node (a long poll): ctx bounds it.
+func (c *Cluster) Request(ctx context.Context, method, endpoint, path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, endpoint+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	sign(req, c.transport.signing, c.transport.advertise.String(), body)
+	return c.requestClient().Do(req)
+}
+
+func (c *Cluster) requestClient() *http.Client {
+	c.clientOnce.Do(func() {
+		dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+		var protocols *http.Protocols
+		if c.cfg.Scheme == "http" {
+			// As for gossip: HTTP/2 without TLS, one connection per peer
+			// carrying every concurrent request.
+			protocols = new(http.Protocols)
+			protocols.SetUnencryptedHTTP2(true)
+		}
+		c.client = &http.Client{Transport: &http.Transport{
+			DialContext: dialer.DialContext, TLSClientConfig: c.cfg.TLS,
+			MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second,
+			Protocols: protocols,
+		}}
+	})
+	return c.client
+}
+
