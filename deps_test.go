@@ -11,7 +11,7 @@ const module = "github.com/flowg-server/flowg-server"
 
 // features are the packages that must not import each other; only
 // cmd/flowg-server connects them.
-var features = []string{"store", "syslog", "httpapi", "serfnet", "discovery"}
+var features = []string{"store", "syslog", "httpapi", "serfnet", "discovery", "replica"}
 
 // TestDependencyRule enforces the layout of DESIGN §2 with go list -deps.
 func TestDependencyRule(t *testing.T) {

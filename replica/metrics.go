@@ -42,7 +42,10 @@ var (
 	lagSecondsDesc = prometheus.NewDesc("flowg_replication_lag_seconds", "Since when this node is behind an origin node's records.", []string{"origin"}, nil)
 )
 
-func (c lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lagRecordsDesc; ch <- lagSecondsDesc }
+func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lagRecordsDesc
+	ch <- lagSecondsDesc
+}
 
 func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 	lag := map[string][2]float64{}

@@ -66,4 +66,3 @@ func (c *Cluster) requestClient() *http.Client {
 	})
 	return c.client
 }
-

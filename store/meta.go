@@ -122,9 +122,7 @@ type metaTxn struct {
 	changes []flowg.MetaEntry
 }
 
-// get returns the payload of key; a tombstone is flowg.ErrNotFound.
-func (t *metaTxn) get(key string) ([]byte, error) { return t.m.getTxn(t.txn, key) }
-
+// getTxn returns the payload of key; a tombstone is flowg.ErrNotFound.
 func (m *metaDB) getTxn(txn *badger.Txn, key string) ([]byte, error) {
 	item, err := txn.Get([]byte(key))
 	if errors.Is(err, badger.ErrKeyNotFound) {
