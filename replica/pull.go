@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -15,6 +16,9 @@ import (
 
 // pullBody asks for the records of some origins after the given sequences.
 type pullBody struct {
+	// Node is the node asking: what it asks for this node's own origin
+	// says how much of it that node holds.
+	Node   string            `json:"node"`
 	After  map[string]uint64 `json:"after"`
 	WaitMS int64             `json:"wait_ms"`
 }
@@ -26,6 +30,11 @@ func (r *Replicator) servePull(w http.ResponseWriter, req *http.Request) {
 	if err := json.NewDecoder(req.Body).Decode(&body); err != nil || len(body.After) == 0 || len(body.After) > maxOrigins {
 		http.Error(w, "bad pull: want after: {origin: sequence}", http.StatusBadRequest)
 		return
+	}
+	if after, ok := body.After[r.self]; ok && body.Node != "" {
+		r.mu.Lock()
+		r.peerHolds[body.Node] = after
+		r.mu.Unlock()
 	}
 	wait := min(time.Duration(body.WaitMS)*time.Millisecond, time.Minute)
 	deadline := time.NewTimer(max(wait, 0))
@@ -149,7 +158,7 @@ func (r *Replicator) originsFor(p flowg.Node) map[string]uint64 {
 }
 
 func (r *Replicator) pullOnce(ctx context.Context, p flowg.Node) error {
-	body, _ := json.Marshal(pullBody{After: r.originsFor(p), WaitMS: r.cfg.PullWait.Milliseconds()})
+	body, _ := json.Marshal(pullBody{Node: r.self, After: r.originsFor(p), WaitMS: r.cfg.PullWait.Milliseconds()})
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.PullWait+30*time.Second)
 	defer cancel()
 	b, err := r.request(rctx, p, PathPull, body)
@@ -248,4 +257,29 @@ func (r *Replicator) Nodes() []flowg.Node {
 		}
 	}
 	return nodes
+}
+
+// HandOver waits until every alive peer holds every record this node took
+// (as their pulls say), or ctx ends: on a graceful stop, so that no
+// acknowledged record waits for this node to come back.
+func (r *Replicator) HandOver(ctx context.Context) error {
+	for {
+		head := r.cfg.Logs.Heads()[r.self]
+		behind := []string{}
+		r.mu.Lock()
+		for _, p := range r.alivePeers() {
+			if r.peerHolds[p.ID] < head {
+				behind = append(behind, p.ID)
+			}
+		}
+		r.mu.Unlock()
+		if len(behind) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("peers %v do not hold every record of this node yet: %w", behind, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

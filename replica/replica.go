@@ -116,6 +116,7 @@ type Replicator struct {
 	knownHeads  map[string]uint64    // per origin, the highest head any peer reported
 	behindSince map[string]time.Time // per origin, since when this node is behind it
 	sent, recvd map[string]uint64    // per peer node ID, replication bytes
+	peerHolds   map[string]uint64    // per peer, how much of this node's origin it holds
 	pullers     map[string]context.CancelFunc
 }
 
@@ -147,6 +148,7 @@ func New(cfg Config) (*Replicator, error) {
 		pushCh:     make(chan struct{}, 1),
 		knownHeads: map[string]uint64{}, behindSince: map[string]time.Time{},
 		sent: map[string]uint64{}, recvd: map[string]uint64{}, pullers: map[string]context.CancelFunc{},
+		peerHolds: map[string]uint64{},
 	}
 	if cfg.Absent > cfg.TombstoneWindow {
 		r.absent.Store(int64(cfg.Absent.Seconds()))

@@ -258,6 +258,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	step("stop ingest", func() error { api.StopIngest(); return nil })
 	step("stop syslog and store what it read", func() error { return sl.Close(sctx) })
+	step("hand over records to peers", func() error {
+		hctx, cancel := context.WithTimeout(sctx, 10*time.Second)
+		defer cancel()
+		if err := rep.HandOver(hctx); err != nil {
+			// They pull the rest when this node is back.
+			log.Warn("stopping before every peer holds this node's records", "err", err)
+		}
+		return nil
+	})
 	step("stop replication", func() error { stopRep(); <-repDone; return nil })
 	step("leave the cluster", cluster.Leave)
 	step("stop gossip", cluster.Close)
