@@ -51,6 +51,8 @@ type proc struct {
 	logMu      *sync.Mutex
 	http, mgmt string
 	done       chan error
+	dir        string
+	env, args  []string
 }
 
 type syncWriter struct {
@@ -82,7 +84,8 @@ func start(t testing.TB, dir string, env []string, httpAddr, mgmtAddr string, ar
 	cmd := exec.Command(serverBin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	p := &proc{t: t, cmd: cmd, log: &bytes.Buffer{}, logMu: &sync.Mutex{}, http: httpAddr, mgmt: mgmtAddr, done: make(chan error, 1)}
+	p := &proc{t: t, cmd: cmd, log: &bytes.Buffer{}, logMu: &sync.Mutex{}, http: httpAddr, mgmt: mgmtAddr, done: make(chan error, 1),
+		dir: dir, env: env, args: args}
 	cmd.Stdout = syncWriter{p.logMu, p.log}
 	cmd.Stderr = syncWriter{p.logMu, p.log}
 	if err := cmd.Start(); err != nil {
@@ -114,6 +117,13 @@ func start(t testing.TB, dir string, env []string, httpAddr, mgmtAddr string, ar
 	}
 	t.Fatalf("flowg-server not ready within 30s:\n%s", p.logText())
 	return nil
+}
+
+// restart starts the process again with the same flags (after it exited
+// or was killed).
+func (p *proc) restart() *proc {
+	p.t.Helper()
+	return start(p.t, p.dir, p.env, p.http, p.mgmt, p.args...)
 }
 
 func (p *proc) logText() string {
