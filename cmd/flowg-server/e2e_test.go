@@ -53,6 +53,7 @@ type proc struct {
 	done       chan error
 	dir        string
 	env, args  []string
+	netns      string
 }
 
 type syncWriter struct {
@@ -81,11 +82,20 @@ func freeAddr(t testing.TB) string {
 // until /ready answers 200 on mgmt.
 func start(t testing.TB, dir string, env []string, httpAddr, mgmtAddr string, args ...string) *proc {
 	t.Helper()
+	return startIn(t, "", dir, env, httpAddr, mgmtAddr, args...)
+}
+
+// startIn is start inside a network namespace (none when netns is empty).
+func startIn(t testing.TB, netns, dir string, env []string, httpAddr, mgmtAddr string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(serverBin, args...)
+	if netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, serverBin}, args...)...)
+	}
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	p := &proc{t: t, cmd: cmd, log: &bytes.Buffer{}, logMu: &sync.Mutex{}, http: httpAddr, mgmt: mgmtAddr, done: make(chan error, 1),
-		dir: dir, env: env, args: args}
+		dir: dir, env: env, args: args, netns: netns}
 	cmd.Stdout = syncWriter{p.logMu, p.log}
 	cmd.Stderr = syncWriter{p.logMu, p.log}
 	if err := cmd.Start(); err != nil {
@@ -123,7 +133,7 @@ func start(t testing.TB, dir string, env []string, httpAddr, mgmtAddr string, ar
 // or was killed).
 func (p *proc) restart() *proc {
 	p.t.Helper()
-	return start(p.t, p.dir, p.env, p.http, p.mgmt, p.args...)
+	return startIn(p.t, p.netns, p.dir, p.env, p.http, p.mgmt, p.args...)
 }
 
 func (p *proc) logText() string {
