@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -220,4 +223,56 @@ func TestE2E_ReplicationKill9(t *testing.T) {
 		return counts[0] == counts[1] && counts[1] == counts[2]
 	})
 	t.Logf("each node holds %v records", counts)
+}
+
+// TestE2E_ResyncAfterLongAbsence: a node down longer than the tombstone
+// window is told to resync: what only it holds (made while it could not
+// reach the others) does not spread, and it takes the cluster's entries.
+func TestE2E_ResyncAfterLongAbsence(t *testing.T) {
+	dir := t.TempDir()
+	nodes := threeNodes(t, dir, "--cluster-tombstone-window", "1h")
+	tok := nodes[0].login("root", "root")
+	if code, b := nodes[0].request(tok, "PUT", "/api/v1/roles/shared", `{"scopes":["read_streams"]}`); code/100 != 2 {
+		t.Fatalf("role: %d %s", code, b)
+	}
+	eventually(t, 5*time.Second, "n2 has role shared", func() bool {
+		code, _ := nodes[2].request(nodes[2].login("root", "root"), "GET", "/api/v1/roles/shared", "")
+		return code == 200
+	})
+	n2 := nodes[2]
+	n2.cmd.Process.Signal(syscall.SIGTERM)
+	n2.wait()
+
+	// n2 alone (another cookie: it cannot reach the others) makes a role.
+	alone := slices.Clone(n2.args)
+	for i, a := range alone {
+		if a == "a-cookie-of-sixteen-bytes-or-more" {
+			alone[i] = "another-cookie-of-sixteen-bytes"
+		}
+	}
+	p := start(t, dir, nil, n2.http, n2.mgmt, alone...)
+	if code, b := p.request(p.login("root", "root"), "PUT", "/api/v1/roles/stale", `{"scopes":["send_logs"]}`); code/100 != 2 {
+		t.Fatalf("role on n2 alone: %d %s", code, b)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait()
+	// ... and was last seen two hours ago.
+	os.WriteFile(filepath.Join(dir, "n2", "state", "last-seen"), []byte(time.Now().Add(-2*time.Hour).UTC().Format(time.RFC3339)+"\n"), 0o644)
+
+	nodes[2] = n2.restart()
+	waitMembers(t, nodes, map[string]string{"n0": "alive", "n1": "alive", "n2": "alive"}, 15*time.Second)
+	eventually(t, 15*time.Second, "n2 resynced", func() bool { return metric(t, nodes[2], "flowg_replication_resyncs_total") == 1 })
+	time.Sleep(6 * time.Second) // more than an anti-entropy round
+	for i, n := range nodes {
+		tk := n.login("root", "root")
+		if code, _ := n.request(tk, "GET", "/api/v1/roles/stale", ""); code != 404 {
+			t.Errorf("n%d has the role made by the absent node: %d", i, code)
+		}
+		if code, _ := n.request(tk, "GET", "/api/v1/roles/shared", ""); code != 200 {
+			t.Errorf("n%d lacks the cluster's role: %d", i, code)
+		}
+	}
+	if !strings.Contains(nodes[2].logText(), "down longer than deletes are remembered") {
+		t.Error("the absent node does not say why it resyncs")
+	}
 }
