@@ -114,7 +114,8 @@ func startBench(b *testing.B, kind, name string) *bnode {
 	sc := serf.DefaultConfig()
 	sc.NodeName = name
 	sc.Logger = newStdLogger(slog.New(slog.DiscardHandler))
-	ml := memberlist.DefaultLANConfig()
+	// Both transports get the product's timings.
+	ml := LANConfig()
 	ml.Name = name
 	ml.Logger = sc.Logger
 	sc.MemberlistConfig = ml

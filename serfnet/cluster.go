@@ -95,6 +95,19 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// LANConfig is memberlist's LAN configuration with a suspicion multiplier
+// of 3 instead of 4 (memberlist's own local-network choice): a dead node
+// is declared failed after 3·log10(n) probe intervals of suspicion instead
+// of 4 (5.1 s instead of 6.8 s at 50 nodes), so that a crash is seen
+// everywhere within 8 s. Lifeguard still stretches the timeout while
+// confirmations are missing and while this node is itself slow, which is
+// what keeps false alarms rare.
+func LANConfig() *memberlist.Config {
+	ml := memberlist.DefaultLANConfig()
+	ml.SuspicionMult = 3
+	return ml
+}
+
 // Cluster is this node's membership.
 type Cluster struct {
 	cfg       Config
@@ -168,7 +181,7 @@ func (c *Cluster) Start() error {
 	if c.cfg.StateDir != "" {
 		sc.SnapshotPath = filepath.Join(c.cfg.StateDir, "serf.snapshot")
 	}
-	ml := memberlist.DefaultLANConfig()
+	ml := LANConfig()
 	ml.Name = c.cfg.NodeID
 	ml.Transport = c.transport
 	adv := c.transport.advertise
