@@ -373,3 +373,58 @@ func TestCluster_IsSelf(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthenticate: with a cookie, only signed requests pass (Request signs
+// them); without one, only requests from a member's address.
+func TestAuthenticate(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	})
+	serve := func(n *testNode) string {
+		ln, err := net.Listen("tcp", n.addr[:strings.LastIndex(n.addr, ":")]+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: n.c.Authenticate(ok, 16)}
+		ConfigureServer(srv)
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		return "http://" + ln.Addr().String()
+	}
+	from := func(local string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	}
+	post := func(c *http.Client, url, body string) int {
+		resp, err := c.Post(url+"/x", "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	signed := startNode(t, "s0", "127.0.0.2:0", t.TempDir(), cookie)
+	url := serve(signed)
+	if code := post(from("127.0.0.2"), url, "hello"); code != http.StatusUnauthorized {
+		t.Errorf("unsigned request with a cookie: %d, want 401", code)
+	}
+	resp, err := signed.c.Request(context.Background(), "POST", url, "/x", []byte("hello"))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("signed request: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if code := post(from("127.0.0.2"), url, "more than sixteen bytes"); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversize body: %d, want 413", code)
+	}
+
+	open := startNode(t, "o0", "127.0.0.4:0", t.TempDir(), "")
+	url = serve(open)
+	if code := post(from("127.0.0.4"), url, "hi"); code != 200 {
+		t.Errorf("from a member's address without a cookie: %d, want 200", code)
+	}
+	if code := post(from("127.0.0.5"), url, "hi"); code != http.StatusForbidden {
+		t.Errorf("from a stranger without a cookie: %d, want 403", code)
+	}
+}

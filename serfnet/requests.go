@@ -3,10 +3,13 @@ package serfnet
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/hashicorp/serf/serf"
 )
 
 // Other cluster traffic than gossip (replication) rides the same
@@ -14,8 +17,11 @@ import (
 
 // Authenticate wraps h so that it serves only requests signed with the
 // cluster's key when there is a cookie (unsigned, replayed or tampered
-// requests are answered 401 and counted as gossip's are). The body is read
-// first, up to maxBody bytes (413 beyond), and handed to h in full.
+// requests are answered 401 and counted as gossip's are). Without a cookie
+// there is no key: it then serves only requests from the address of a
+// member (403 otherwise), which keeps out hosts that have not even joined.
+// The body is read first, up to maxBody bytes (413 beyond), and handed to
+// h in full.
 func (c *Cluster) Authenticate(h http.Handler, maxBody int64) http.Handler {
 	t := c.transport
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -29,10 +35,30 @@ func (c *Cluster) Authenticate(h http.Handler, maxBody int64) http.Handler {
 				t.reject(w, r, "unauthenticated", http.StatusUnauthorized, err)
 				return
 			}
+		} else if !c.fromMember(r.RemoteAddr) {
+			t.reject(w, r, "not_a_member", http.StatusForbidden, errNotMember)
+			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		h.ServeHTTP(w, r)
 	})
+}
+
+var errNotMember = errors.New("the sender is not a member of the cluster")
+
+// fromMember reports whether addr's IP is an alive member's.
+func (c *Cluster) fromMember(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	if err != nil || ip == nil || c.serf == nil {
+		return false
+	}
+	for _, m := range c.serf.Members() {
+		if m.Status == serf.StatusAlive && m.Addr.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // Request sends a signed request to path on a node's management endpoint
