@@ -25,17 +25,11 @@ import (
 func (c *Cluster) Authenticate(h http.Handler, maxBody int64) http.Handler {
 	t := c.transport
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			t.reject(w, r, "oversize", http.StatusRequestEntityTooLarge, err)
+		body, ok := t.readBody(w, r, maxBody)
+		if !ok || !t.verified(w, r, body) {
 			return
 		}
-		if t.verify != nil {
-			if err := t.verify.verify(r, body, time.Now()); err != nil {
-				t.reject(w, r, "unauthenticated", http.StatusUnauthorized, err)
-				return
-			}
-		} else if !c.fromMember(r.RemoteAddr) {
+		if t.verify == nil && !c.fromMember(r.RemoteAddr) {
 			t.reject(w, r, "not_a_member", http.StatusForbidden, errNotMember)
 			return
 		}

@@ -290,18 +290,13 @@ func (t *Transport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upgrade := r.Header.Get("Upgrade") == upgradeProto
 	var body []byte
 	if !upgrade {
-		var err error
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxPacket))
-		if err != nil {
-			t.reject(w, r, "oversize", http.StatusRequestEntityTooLarge, err)
+		var ok bool
+		if body, ok = t.readBody(w, r, MaxPacket); !ok {
 			return
 		}
 	}
-	if t.verify != nil {
-		if err := t.verify.verify(r, body, time.Now()); err != nil {
-			t.reject(w, r, "unauthenticated", http.StatusUnauthorized, err)
-			return
-		}
+	if !t.verified(w, r, body) {
+		return
 	}
 	if t.shutdown.Load() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
@@ -345,6 +340,29 @@ func (t *Transport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case <-t.done:
 		conn.Close()
 	}
+}
+
+// readBody reads a request's body up to max bytes, answering 413 beyond.
+func (t *Transport) readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		t.reject(w, r, "oversize", http.StatusRequestEntityTooLarge, err)
+		return nil, false
+	}
+	return body, true
+}
+
+// verified checks a request's signature when there is a cookie, answering
+// 401 when it does not hold.
+func (t *Transport) verified(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	if t.verify == nil {
+		return true
+	}
+	if err := t.verify.verify(r, body, time.Now()); err != nil {
+		t.reject(w, r, "unauthenticated", http.StatusUnauthorized, err)
+		return false
+	}
+	return true
 }
 
 // reject answers a refused request and counts it; the log gets at most one

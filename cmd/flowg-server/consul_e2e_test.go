@@ -51,12 +51,7 @@ func waitPassing(t testing.TB, client *api.Client, want []string, within time.Du
 // again and the cluster stays as it is.
 func TestE2E_ConsulDiscovery(t *testing.T) {
 	agent := consultest.Start(t)
-	cfg := api.DefaultConfig()
-	cfg.Address = agent.URL()
-	client, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := agent.Client(t)
 	dir := t.TempDir()
 	var nodes []*proc
 	for i := range 3 {

@@ -71,12 +71,7 @@ func TestE2E_ComposeTopology(t *testing.T) {
 		envs = append(envs, env)
 		want[name] = "alive"
 	}
-	cfg := api.DefaultConfig()
-	cfg.Address = agent.URL()
-	client, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := agent.Client(t)
 	waitPassing(t, client, c.flowgServices(), 15*time.Second)
 	waitMembers(t, nodes, want, 15*time.Second)
 
@@ -109,12 +104,7 @@ func TestE2E_NomadTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	agent := consultest.Start(t)
-	cfg := api.DefaultConfig()
-	cfg.Address = agent.URL()
-	client, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := agent.Client(t)
 	interval, err := time.ParseDuration(j.checkInterval)
 	if err != nil {
 		t.Fatalf("check interval %q: %v", j.checkInterval, err)

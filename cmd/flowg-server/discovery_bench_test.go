@@ -23,12 +23,7 @@ const discoveryRuns = 10
 func BenchmarkConsulJoin(b *testing.B) {
 	for range b.N {
 		agent := consultest.Start(b)
-		cfg := api.DefaultConfig()
-		cfg.Address = agent.URL()
-		client, err := api.NewClient(cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
+		client := agent.Client(b)
 		dir := b.TempDir()
 		args := func(i int, httpAddr, mgmtAddr string) []string {
 			return append(nodeArgs(dir, i, httpAddr, mgmtAddr), "--cluster-consul-url", agent.URL())
@@ -66,12 +61,12 @@ func BenchmarkConsulJoin(b *testing.B) {
 			p := start(b, dir, nil, httpAddr, mgmtAddr, args(i, httpAddr, mgmtAddr)...)
 			at := <-healthy
 			want[id] = "alive"
-			waitMembersFast(b, append(nodes, p), want, 20*time.Second)
+			waitStatuses(b, append(nodes, p), want, 20*time.Second, false)
 			took = append(took, time.Since(at))
 			p.cmd.Process.Signal(syscall.SIGTERM)
 			p.wait()
 			delete(want, id)
-			waitMembersFast(b, nodes, withLeft(want, id), 20*time.Second)
+			waitStatuses(b, nodes, withLeft(want, id), 20*time.Second, false)
 		}
 		reportDurations(b, took)
 	}
@@ -110,12 +105,12 @@ func BenchmarkDNSJoin(b *testing.B) {
 			stop = startDnsmasq(b, server, append(slices.Clone(mgmts), mgmtAddrs[i]), "local-ttl=5")
 			at := time.Now()
 			want[id] = "alive"
-			waitMembersFast(b, append(nodes, p), want, 30*time.Second)
+			waitStatuses(b, append(nodes, p), want, 30*time.Second, false)
 			took = append(took, time.Since(at))
 			p.cmd.Process.Signal(syscall.SIGTERM)
 			p.wait()
 			delete(want, id)
-			waitMembersFast(b, nodes, withLeft(want, id), 20*time.Second)
+			waitStatuses(b, nodes, withLeft(want, id), 20*time.Second, false)
 			stop()
 			stop = startDnsmasq(b, server, mgmts, "local-ttl=5")
 		}
@@ -130,31 +125,6 @@ func withLeft(want map[string]string, id string) map[string]string {
 		out[k] = v
 	}
 	return out
-}
-
-// waitMembersFast is waitMembers polling every 10 ms, for timings. A node
-// that left stays listed as left; earlier ones are not checked.
-func waitMembersFast(tb testing.TB, nodes []*proc, want map[string]string, within time.Duration) {
-	tb.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ok := true
-		for _, n := range nodes {
-			got := n.members()
-			for id, st := range want {
-				if got[id] != st {
-					ok = false
-				}
-			}
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("members not %v within %s", want, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func reportDurations(b *testing.B, took []time.Duration) {

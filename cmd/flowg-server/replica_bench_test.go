@@ -96,7 +96,7 @@ func BenchmarkReplication(b *testing.B) {
 }
 
 func benchLag(b *testing.B) {
-	nodes := threeNodesB(b, b.TempDir())
+	nodes := threeNodes(b, b.TempDir())
 	tok := make([]string, 3)
 	for i, n := range nodes {
 		tok[i] = n.login("root", "root")
@@ -193,23 +193,6 @@ func benchLag(b *testing.B) {
 	perNode := (after - before) / 3 / idle.Seconds()
 	b.Logf("idle replication traffic: %.1f bytes/s per node (bodies; long polls of 25 s and a digest round every 5 s)", perNode)
 	b.ReportMetric(perNode, "idle-B/s/node")
-}
-
-// threeNodesB is threeNodes for benchmarks.
-func threeNodesB(b *testing.B, dir string) []*proc {
-	var nodes []*proc
-	want := map[string]string{}
-	for i := range 3 {
-		httpAddr, mgmtAddr := freeAddr(b), freeAddr(b)
-		args := nodeArgs(dir, i, httpAddr, mgmtAddr)
-		if i > 0 {
-			args = append(args, "--cluster-join-node-id", fmt.Sprint("n", i-1), "--cluster-join-endpoint", "http://"+nodes[i-1].mgmt)
-		}
-		nodes = append(nodes, start(b, dir, nil, httpAddr, mgmtAddr, args...))
-		want[fmt.Sprint("n", i)] = "alive"
-	}
-	waitMembers(b, nodes, want, 15*time.Second)
-	return nodes
 }
 
 func benchCatchUp(b *testing.B) {

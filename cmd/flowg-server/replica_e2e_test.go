@@ -16,7 +16,7 @@ import (
 
 // threeNodes starts three nodes joined in a chain and waits until they all
 // see each other.
-func threeNodes(t *testing.T, dir string, extra ...string) []*proc {
+func threeNodes(t testing.TB, dir string, extra ...string) []*proc {
 	t.Helper()
 	var nodes []*proc
 	want := map[string]string{}

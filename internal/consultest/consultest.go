@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/consul/api"
 )
 
 // Agent is a Consul agent in -dev mode: a single server whose catalog
@@ -88,6 +90,18 @@ func Start(t testing.TB) *Agent {
 		}
 	})
 	return a
+}
+
+// Client is a Consul API client of the agent.
+func (a *Agent) Client(t testing.TB) *api.Client {
+	t.Helper()
+	cfg := api.DefaultConfig()
+	cfg.Address = a.URL()
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // URL is the agent's HTTP address as a URL.
