@@ -33,7 +33,11 @@ func (r *Replicator) servePull(w http.ResponseWriter, req *http.Request) {
 	}
 	if after, ok := body.After[r.self]; ok && body.Node != "" {
 		r.mu.Lock()
-		r.peerHolds[body.Node] = after
+		if after > r.peerHolds[body.Node] {
+			r.peerHolds[body.Node] = after
+			close(r.held)
+			r.held = make(chan struct{})
+		}
 		r.mu.Unlock()
 	}
 	wait := min(time.Duration(body.WaitMS)*time.Millisecond, time.Minute)
@@ -257,6 +261,39 @@ func (r *Replicator) Nodes() []flowg.Node {
 		}
 	}
 	return nodes
+}
+
+// WaitCopied waits until another alive node holds this node's records up
+// to seq (its pulls say so), at most timeout; it reports whether one does.
+// With no other alive node it returns false at once.
+func (r *Replicator) WaitCopied(ctx context.Context, seq uint64, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		peers := r.alivePeers()
+		r.mu.Lock()
+		held := r.held
+		copied := false
+		for _, p := range peers {
+			if r.peerHolds[p.ID] >= seq {
+				copied = true
+			}
+		}
+		r.mu.Unlock()
+		if copied {
+			return true
+		}
+		if len(peers) == 0 {
+			return false
+		}
+		select {
+		case <-held:
+		case <-deadline.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // HandOver waits until every alive peer holds every record this node took

@@ -117,6 +117,7 @@ type Replicator struct {
 	behindSince map[string]time.Time // per origin, since when this node is behind it
 	sent, recvd map[string]uint64    // per peer node ID, replication bytes
 	peerHolds   map[string]uint64    // per peer, how much of this node's origin it holds
+	held        chan struct{}        // closed and replaced when peerHolds grows
 	pullers     map[string]context.CancelFunc
 }
 
@@ -148,7 +149,7 @@ func New(cfg Config) (*Replicator, error) {
 		pushCh:     make(chan struct{}, 1),
 		knownHeads: map[string]uint64{}, behindSince: map[string]time.Time{},
 		sent: map[string]uint64{}, recvd: map[string]uint64{}, pullers: map[string]context.CancelFunc{},
-		peerHolds: map[string]uint64{},
+		peerHolds: map[string]uint64{}, held: make(chan struct{}),
 	}
 	if cfg.Absent > cfg.TombstoneWindow {
 		r.absent.Store(int64(cfg.Absent.Seconds()))

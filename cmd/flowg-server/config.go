@@ -55,7 +55,7 @@ type config struct {
 	dnsName, dnsServer               string
 	dnsInterval                      time.Duration
 	consul                           consulFlags
-	tombstoneWindow                  time.Duration
+	tombstoneWindow, copyTimeout     time.Duration
 	authDir, logDir, configDir       string
 	initialUser, initialPassword     string
 	syncWrites                       bool
@@ -114,6 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Var(&c.consul.tags, "cluster-consul-tag", "tag of this node's Consul registration (repeatable, or comma-separated)")
 	fs.DurationVar(&c.consul.checkInterval, "cluster-consul-check-interval", 5*time.Second, "how often Consul checks the management /health")
 	fs.DurationVar(&c.consul.deregisterAfter, "cluster-consul-deregister-after", time.Minute, "how long the check may fail before Consul removes the node (at least 1m)")
+	fs.DurationVar(&c.copyTimeout, "ingest-copy-timeout", 2*time.Second, "how long an HTTP ingest request waits, once committed, for another alive node to hold its records before it is answered (0: answer once committed here)")
 	fs.DurationVar(&c.tombstoneWindow, "cluster-tombstone-window", 7*24*time.Hour, "how long deletes of users, roles, tokens and settings are remembered; a node down longer takes the cluster's instead of sharing its own")
 	fs.StringVar(&c.stateDir, "cluster-state-dir", "", "node identity and cluster state (default: <parent of the data dirs>/state)")
 	fs.StringVar(&c.advertise, "cluster-advertise", "", "address other nodes reach this node's management port at (default: from --mgmt-bind)")
@@ -241,6 +242,9 @@ func (c *config) validate() error {
 	}
 	if c.consul.deregisterAfter < time.Minute {
 		return fmt.Errorf("--cluster-consul-deregister-after %s: Consul's minimum is 1m", c.consul.deregisterAfter)
+	}
+	if c.copyTimeout < 0 {
+		return fmt.Errorf("--ingest-copy-timeout %s: must not be negative", c.copyTimeout)
 	}
 	if c.tombstoneWindow < time.Hour {
 		return fmt.Errorf("--cluster-tombstone-window %s: must be at least 1h", c.tombstoneWindow)

@@ -137,10 +137,11 @@ func TestE2E_Replication(t *testing.T) {
 }
 
 // TestE2E_ReplicationKill9 kills a node with kill -9 while every node takes
-// ingest, restarts it (no join flags: its snapshot), and checks that every
-// node then holds every acknowledged record exactly once; the only other
-// records allowed are those of requests to the killed node that were in
-// flight when it died.
+// ingest: the two left hold every acknowledged record, the dead node's
+// included. Then it restarts it (no join flags: its snapshot) and checks
+// that every node holds every acknowledged record exactly once; the only
+// other records allowed are those of requests to the killed node that were
+// in flight when it died.
 func TestE2E_ReplicationKill9(t *testing.T) {
 	nodes := threeNodes(t, t.TempDir())
 	tok := make([]string, 3)
@@ -187,38 +188,49 @@ func TestE2E_ReplicationKill9(t *testing.T) {
 	nodes[1].cmd.Process.Kill()
 	nodes[1].wait()
 	time.Sleep(time.Second)
-	restarted := nodes[1].restart()
-	mu.Lock()
-	nodes[1], tok[1] = restarted, restarted.login("root", "root")
-	mu.Unlock()
-	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	wg.Wait()
-	waitMembers(t, nodes, map[string]string{"n0": "alive", "n1": "alive", "n2": "alive"}, 15*time.Second)
 
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("%d records acknowledged, %d not", len(acked), len(inFlight))
 	counts := make([]int, 3)
+	// An acknowledged record is held by two nodes: the two left hold every
+	// one, the killed node's included, before it comes back.
+	holdsAcked := func(survivors ...int) func() bool {
+		return func() bool {
+			for _, i := range survivors {
+				n := nodes[i]
+				got := n.queryAll(tok[i], "app", url.Values{"limit": {"10000"}})
+				counts[i] = len(got)
+				seen := map[string]bool{}
+				for _, r := range got {
+					if seen[r] {
+						t.Fatalf("n%d holds %s twice", i, r)
+					}
+					seen[r] = true
+					if !acked[r] && !inFlight[r] {
+						t.Fatalf("n%d holds %s, which nobody sent", i, r)
+					}
+				}
+				for r := range acked {
+					if !seen[r] {
+						return false
+					}
+				}
+			}
+			return true
+		}
+	}
+	eventually(t, 10*time.Second, "the two nodes left hold every acknowledged record", holdsAcked(0, 2))
+	t.Logf("with n1 dead, n0 and n2 hold %d and %d records", counts[0], counts[2])
+
+	nodes[1] = nodes[1].restart()
+	tok[1] = nodes[1].login("root", "root")
+	waitMembers(t, nodes, map[string]string{"n0": "alive", "n1": "alive", "n2": "alive"}, 15*time.Second)
 	eventually(t, 30*time.Second, "every node holds every acknowledged record", func() bool {
-		for i, n := range nodes {
-			got := n.queryAll(tok[i], "app", url.Values{"limit": {"10000"}})
-			counts[i] = len(got)
-			seen := map[string]bool{}
-			for _, r := range got {
-				if seen[r] {
-					t.Fatalf("n%d holds %s twice", i, r)
-				}
-				seen[r] = true
-				if !acked[r] && !inFlight[r] {
-					t.Fatalf("n%d holds %s, which nobody sent", i, r)
-				}
-			}
-			for r := range acked {
-				if !seen[r] {
-					return false
-				}
-			}
+		if !holdsAcked(0, 1, 2)() {
+			return false
 		}
 		return counts[0] == counts[1] && counts[1] == counts[2]
 	})

@@ -156,7 +156,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	api, err := httpapi.New(httpapi.Config{
-		Logs: st.Logs, Auth: st.Auth, Cluster: rep, Replication: rep,
+		Logs: newCopiedLogs(st.Logs, rep, c.copyTimeout, reg), Auth: st.Auth, Cluster: rep, Replication: rep,
 		Logger: log, Registerer: reg, Gatherer: reg,
 	})
 	if err != nil {
