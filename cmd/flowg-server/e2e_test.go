@@ -510,6 +510,12 @@ func TestE2E_BadFlags(t *testing.T) {
 		{[]string{"--auth-dir", filepath.Join(dir, "file", "x")}, "", "--auth-dir"},
 		{[]string{"--log-level", "loud"}, "", "--log-level"},
 		{[]string{"--http-tls"}, "", "--http-tls needs --http-tls-cert"},
+		{[]string{"--cluster-consul-url", "ftp://x:1"}, "", "--cluster-consul-url"},
+		{[]string{"--cluster-consul-deregister-after", "10s"}, "", "Consul's minimum is 1m"},
+		{[]string{"--cluster-consul-service", "a b"}, "", "--cluster-consul-service"},
+		{[]string{"--cluster-dns-interval", "10ms"}, "", "--cluster-dns-interval"},
+		{[]string{"--cluster-tombstone-window", "1m"}, "", "--cluster-tombstone-window"},
+		{nil, "FLOWG_INGEST_COPY_TIMEOUT=-1s", "--ingest-copy-timeout"},
 	}
 	for _, c := range cases {
 		cmd := exec.CommandContext(context.Background(), serverBin, c.args...)
