@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -67,6 +68,32 @@ func TestE2E_Replication(t *testing.T) {
 		return code == 200 && len(nodes[2].queryAll(tok[2], "app", url.Values{})) == 2
 	})
 	t.Logf("a record ingested on n0 was returned by n2 after %s", took.Round(time.Millisecond))
+	resp, err := http.Get("http://" + nodes[2].mgmt + "/cluster/nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var view struct {
+		Nodes []struct {
+			ID          string `json:"node-id"`
+			Replication *struct {
+				LagRecords    *uint64 `json:"lag-records"`
+				BytesReceived uint64  `json:"bytes-received"`
+			}
+		}
+	}
+	json.NewDecoder(resp.Body).Decode(&view)
+	resp.Body.Close()
+	for _, n := range view.Nodes {
+		switch {
+		case n.ID == "n2" && n.Replication != nil:
+			t.Error("/cluster/nodes gives the node itself a replication state")
+		case n.ID == "n0" && (n.Replication == nil || n.Replication.LagRecords == nil || n.Replication.BytesReceived == 0):
+			t.Errorf("/cluster/nodes on n2 lacks n0's replication state: %+v", n.Replication)
+		}
+	}
+	if v := metric(t, nodes[2], "flowg_replication_records_applied_total"); v < 2 {
+		t.Errorf("flowg_replication_records_applied_total on n2 = %v, want 2 at least", v)
+	}
 
 	// Users: created on n1, log in on n2; deleted on n2, gone everywhere.
 	if code, b := nodes[1].request(tok[1], "PUT", "/api/v1/users/alice", `{"password":"alice-password-1","roles":["admin"]}`); code/100 != 2 {
