@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what the tests run against on a fresh machine and prints the
-# environment they need: util-linux logger (bsdutils) sends syslog and
-# dnsmasq serves SRV records, both from Debian's packages; the Consul agent
+# environment they need: util-linux logger (bsdutils) sends syslog, dnsmasq
+# serves SRV records and ip (iproute2) makes the network namespaces of the
+# partition test, all from Debian's packages; the Consul agent
 # is built from the Go module proxy by scripts/consul.sh and cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ export PATH=$PATH:/usr/sbin:/sbin
 need=()
 command -v logger >/dev/null || need+=(bsdutils)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
+command -v ip >/dev/null || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     echo "test-deps.sh: the tests need ${need[*]}; install them (Debian: apt-get install ${need[*]})" >&2

@@ -36,6 +36,10 @@ func newNetLab(t *testing.T, n int) *netLab {
 	id := os.Getpid() % 10000
 	subnet := fmt.Sprintf("10.213.%d", id%250+1)
 	l := &netLab{t: t, bridge: fmt.Sprintf("fgbr%d", id)}
+	for i := range n { // left over by a run that was killed
+		exec.Command("ip", "netns", "del", fmt.Sprintf("fgns%d-%d", id, i)).Run()
+	}
+	exec.Command("ip", "link", "del", l.bridge).Run()
 	t.Cleanup(l.close)
 	sh(t, "ip", "link", "add", l.bridge, "type", "bridge")
 	sh(t, "ip", "addr", "add", subnet+".1/24", "dev", l.bridge)
