@@ -208,21 +208,31 @@ func benchLag(b *testing.B) {
 
 func benchCatchUp(b *testing.B) {
 	dir := b.TempDir()
-	httpAddr, mgmtAddr := freeAddr(b), freeAddr(b)
-	n0 := start(b, dir, nil, httpAddr, mgmtAddr, nodeArgs(dir, 0, httpAddr, mgmtAddr)...)
-	tok := n0.login("root", "root")
+	// A cluster of two that holds 1,000,000 records, half taken by each.
+	var nodes []*proc
+	for i := range 2 {
+		httpAddr, mgmtAddr := freeAddr(b), freeAddr(b)
+		args := nodeArgs(dir, i, httpAddr, mgmtAddr)
+		if i > 0 {
+			args = append(args, "--cluster-join-node-id", "n0", "--cluster-join-endpoint", "http://"+nodes[0].mgmt)
+		}
+		nodes = append(nodes, start(b, dir, nil, httpAddr, mgmtAddr, args...))
+	}
+	waitMembers(b, nodes, map[string]string{"n0": "alive", "n1": "alive"}, 15*time.Second)
 	const total, batch = 1_000_000, 1000
 	pad := strings.Repeat("x", 160)
 	loadStart := time.Now()
 	var wg sync.WaitGroup
 	for w := range 4 {
+		n := nodes[w%2]
+		tok := n.login("root", "root")
 		wg.Go(func() {
 			for j := w; j < total/batch; j += 4 {
 				recs := make([]string, batch)
 				for k := range recs {
 					recs[k] = fmt.Sprintf(`{"n":"%d","service":"svc-%02d","message":%q}`, j*batch+k, k%20, pad)
 				}
-				if code, body := n0.request(tok, "POST", "/api/v1/streams/bench/logs/struct", `{"records":[`+strings.Join(recs, ",")+`]}`); code != 200 {
+				if code, body := n.request(tok, "POST", "/api/v1/streams/bench/logs/struct", `{"records":[`+strings.Join(recs, ",")+`]}`); code != 200 {
 					b.Errorf("load: %d %s", code, body)
 					return
 				}
@@ -230,15 +240,20 @@ func benchCatchUp(b *testing.B) {
 		})
 	}
 	wg.Wait()
-	b.Logf("loaded %d records into n0 in %s", total, time.Since(loadStart).Round(time.Millisecond))
+	for _, n := range nodes {
+		for metric(b, n, "flowg_stream_records") < total {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	b.Logf("loaded %d records into a cluster of two (half on each, both holding all) in %s", total, time.Since(loadStart).Round(time.Millisecond))
 
-	httpAddr, mgmtAddr = freeAddr(b), freeAddr(b)
+	httpAddr, mgmtAddr := freeAddr(b), freeAddr(b)
 	joinAt := time.Now()
-	n1 := start(b, dir, nil, httpAddr, mgmtAddr, append(nodeArgs(dir, 1, httpAddr, mgmtAddr),
-		"--cluster-join-node-id", "n0", "--cluster-join-endpoint", "http://"+n0.mgmt)...)
-	for metric(b, n1, "flowg_replication_records_applied_total") < total {
+	n2 := start(b, dir, nil, httpAddr, mgmtAddr, append(nodeArgs(dir, 2, httpAddr, mgmtAddr),
+		"--cluster-join-node-id", "n0", "--cluster-join-endpoint", "http://"+nodes[0].mgmt)...)
+	for metric(b, n2, "flowg_replication_records_applied_total") < total {
 		if time.Since(joinAt) > 10*time.Minute {
-			b.Fatalf("n1 holds %.0f of %d records after 10 minutes", metric(b, n1, "flowg_replication_records_applied_total"), total)
+			b.Fatalf("n2 holds %.0f of %d records after 10 minutes", metric(b, n2, "flowg_replication_records_applied_total"), total)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
