@@ -20,15 +20,6 @@ type Source interface {
 	Peers(ctx context.Context) ([]flowg.Peer, error)
 }
 
-// Static is the peer given by the join flags.
-type Static struct{ Peer flowg.Peer }
-
-// Name returns "static".
-func (Static) Name() string { return "static" }
-
-// Peers returns the configured peer.
-func (s Static) Peers(context.Context) ([]flowg.Peer, error) { return []flowg.Peer{s.Peer}, nil }
-
 // Notifier is a source that says when its answer changed (Consul's
 // blocking queries), so the loop asks again at once, not on its interval.
 type Notifier interface {

@@ -121,24 +121,34 @@ type Replicator struct {
 	pullers     map[string]context.CancelFunc
 }
 
-// New checks cfg and fills in its defaults.
+// DefaultConfig returns a Config with the documented defaults; Meta, Logs
+// and Cluster are still to be set.
+func DefaultConfig() Config {
+	return Config{
+		TombstoneWindow: 7 * 24 * time.Hour, AntiEntropy: 5 * time.Second, PullWait: 25 * time.Second,
+		BatchRecords: 5000, BatchBytes: 4 << 20,
+	}
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	switch {
+	case c.Meta == nil || c.Logs == nil || c.Cluster == nil:
+		return errors.New("replica: Meta, Logs and Cluster are required")
+	case c.TombstoneWindow <= 0 || c.AntiEntropy <= 0 || c.PullWait <= 0:
+		return errors.New("replica: tombstone window, anti-entropy interval and pull wait must be positive")
+	case c.BatchRecords <= 0 || c.BatchBytes <= 0:
+		return errors.New("replica: batch bounds must be positive")
+	case c.Absent < 0:
+		return errors.New("replica: absence must not be negative")
+	}
+	return nil
+}
+
+// New checks cfg; nothing replicates until Run.
 func New(cfg Config) (*Replicator, error) {
-	if cfg.Meta == nil || cfg.Logs == nil || cfg.Cluster == nil {
-		return nil, errors.New("replica: Meta, Logs and Cluster are required")
-	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&cfg.TombstoneWindow, 7*24*time.Hour)
-	def(&cfg.AntiEntropy, 5*time.Second)
-	def(&cfg.PullWait, 25*time.Second)
-	if cfg.BatchRecords <= 0 {
-		cfg.BatchRecords = 5000
-	}
-	if cfg.BatchBytes <= 0 {
-		cfg.BatchBytes = 4 << 20
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -147,11 +147,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cluster.Close()
-	rep, err := replica.New(replica.Config{
-		Meta: st, Logs: st.Logs, Cluster: cluster,
-		TombstoneWindow: c.tombstoneWindow, Absent: absent,
-		Logger: log, Registerer: reg,
-	})
+	rcfg := replica.DefaultConfig()
+	rcfg.Meta, rcfg.Logs, rcfg.Cluster = st, st.Logs, cluster
+	rcfg.TombstoneWindow, rcfg.Absent = c.tombstoneWindow, absent
+	rcfg.Logger, rcfg.Registerer = log, reg
+	rep, err := replica.New(rcfg)
 	if err != nil {
 		return err
 	}
