@@ -26,10 +26,13 @@ import (
 	"github.com/flowg-server/flowg-server/syslog"
 )
 
-// Run runs one node until ctx ends, then shuts it down in order: stop taking
-// HTTP ingest and end live tails, close the syslog listener once what it read
-// is stored, leave the cluster, stop the HTTP servers once in-flight requests
-// are done (bounded by --shutdown-timeout), close the stores.
+// Run runs one node until ctx ends, then shuts it down in order: stop
+// discovery and deregister from Consul, stop taking HTTP ingest and end live
+// tails, close the syslog listener once what it read is stored, wait (up to
+// 10 s) until the peers hold this node's records, stop replication, leave
+// the cluster, stop the HTTP servers once in-flight requests are done
+// (bounded by --shutdown-timeout), close the stores. The log gives each
+// step and how long it took.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := parseFlags(args, stderr)
 	if err != nil {
