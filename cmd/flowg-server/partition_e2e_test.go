@@ -28,16 +28,21 @@ func sh(t *testing.T, args ...string) {
 	}
 }
 
+// labs counts the labs made by this process, so that each has its own names.
+var labs int
+
 func newNetLab(t *testing.T, n int) *netLab {
 	t.Helper()
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Fatal("the partition test needs ip (iproute2) and root")
 	}
-	id := os.Getpid() % 10000
-	subnet := fmt.Sprintf("10.213.%d", id%250+1)
+	labs++
+	id := (os.Getpid()*10 + labs) % 100000
+	subnet := fmt.Sprintf("10.213.%d", id%250+1) // a private range no test host uses
 	l := &netLab{t: t, bridge: fmt.Sprintf("fgbr%d", id)}
 	for i := range n { // left over by a run that was killed
 		exec.Command("ip", "netns", "del", fmt.Sprintf("fgns%d-%d", id, i)).Run()
+		exec.Command("ip", "link", "del", fmt.Sprintf("fgv%d-%d", id, i)).Run()
 	}
 	exec.Command("ip", "link", "del", l.bridge).Run()
 	t.Cleanup(l.close)
@@ -58,6 +63,9 @@ func newNetLab(t *testing.T, n int) *netLab {
 }
 
 func (l *netLab) close() {
+	for _, v := range l.veths {
+		exec.Command("ip", "link", "del", v).Run()
+	}
 	for _, ns := range l.ns {
 		exec.Command("ip", "netns", "del", ns).Run()
 	}
