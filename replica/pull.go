@@ -119,16 +119,25 @@ func (r *Replicator) reconcilePullers(ctx context.Context, wg *sync.WaitGroup) {
 // are not alive, applying each batch before asking for the next.
 func (r *Replicator) pullLoop(ctx context.Context, p flowg.Node) {
 	backoff := 200 * time.Millisecond
+	failing := false
 	for ctx.Err() == nil {
 		err := r.pullOnce(ctx, p)
 		if err == nil {
-			backoff = 200 * time.Millisecond
+			if failing {
+				r.log.Info("pulling records from the peer again", "peer", p.ID)
+			}
+			failing, backoff = false, 200*time.Millisecond
 			continue
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		r.log.Debug("pull failed", "peer", p.ID, "err", err)
+		// One line when it starts failing, one when it recovers: not one
+		// per try.
+		if !failing {
+			r.log.Warn("cannot pull records from a peer; retrying", "peer", p.ID, "err", err)
+		}
+		failing = true
 		select {
 		case <-ctx.Done():
 			return
