@@ -261,3 +261,56 @@ func benchCatchUp(b *testing.B) {
 	b.Logf("a new node caught up with %d records in %s (from its start): %.0f records/s", total, took.Round(time.Millisecond), total/took.Seconds())
 	b.ReportMetric(total/took.Seconds(), "catchup-rec/s")
 }
+
+// BenchmarkClusterIngest measures HTTP ingest into a 3-node cluster on this
+// one machine: 8 clients spread over the nodes send batches of 500 records
+// of about 250 bytes; each answer waits for a second copy, and every record
+// ends up stored three times. It reports the acknowledged rate and the
+// rate at which all three nodes hold everything.
+func BenchmarkClusterIngest(b *testing.B) {
+	bin := benchBin(b)
+	for range b.N {
+		withBin(bin, func() {
+			nodes := threeNodes(b, b.TempDir())
+			tok := make([]string, 3)
+			for i, n := range nodes {
+				tok[i] = n.login("root", "root")
+			}
+			const total, batch, clients = 300_000, 500, 8
+			pad := strings.Repeat("x", 160)
+			start := time.Now()
+			var wg sync.WaitGroup
+			for c := range clients {
+				wg.Go(func() {
+					n := c % 3
+					for j := c; j < total/batch; j += clients {
+						recs := make([]string, batch)
+						for k := range recs {
+							recs[k] = fmt.Sprintf(`{"n":"%d","service":"svc-%02d","message":%q}`, j*batch+k, k%20, pad)
+						}
+						if code, body := nodes[n].request(tok[n], "POST", "/api/v1/streams/bench/logs/struct", `{"records":[`+strings.Join(recs, ",")+`]}`); code != 200 {
+							b.Errorf("ingest: %d %s", code, body)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			acked := time.Since(start)
+			for _, n := range nodes {
+				for metric(b, n, "flowg_stream_records") < total {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			everywhere := time.Since(start)
+			single := 0.0
+			for _, n := range nodes {
+				single += metric(b, n, "flowg_ingest_single_copy_acks_total")
+			}
+			b.Logf("3-node cluster, %d records in batches of %d from %d clients: acknowledged at %.0f records/s, on all three nodes at %.0f records/s; %.0f answers with a single copy",
+				total, batch, clients, total/acked.Seconds(), total/everywhere.Seconds(), single)
+			b.ReportMetric(total/acked.Seconds(), "acked-rec/s")
+			b.ReportMetric(total/everywhere.Seconds(), "everywhere-rec/s")
+		})
+	}
+}
