@@ -456,19 +456,44 @@ func (s *Store) ReplaceMeta(entries []flowg.MetaEntry) error {
 			return err
 		}
 	}
-	// The config cache and the log store follow.
-	cfg := s.Logs.cfg
-	cfg.mu.Lock()
-	cfg.streams, cfg.purges = map[string]flowg.StreamSettings{}, map[string]map[string]uint64{}
-	cfg.mu.Unlock()
-	for _, e := range entries {
-		if e.DB == "config" {
-			if err := cfg.cached(e); err != nil {
+	// The config cache and the log store follow: indexes for the fields
+	// indexed now, and the records the cluster's purges deleted.
+	return s.Logs.do(context.Background(), func() error {
+		cfg := s.Logs.cfg
+		cfg.mu.Lock()
+		old := cfg.streams
+		cfg.streams, cfg.purges = map[string]flowg.StreamSettings{}, map[string]map[string]uint64{}
+		cfg.mu.Unlock()
+		for _, e := range entries {
+			if e.DB == "config" {
+				if err := cfg.cached(e); err != nil {
+					return err
+				}
+			}
+		}
+		names := map[string]bool{}
+		for name := range old {
+			names[name] = true
+		}
+		for _, name := range cfg.StreamNames() {
+			names[name] = true
+		}
+		for name := range names {
+			now, _ := cfg.Stream(name)
+			if err := s.Logs.changeIndexes(name, old[name].IndexedFields, now.IndexedFields); err != nil {
 				return err
 			}
 		}
-	}
-	return nil
+		cfg.mu.RLock()
+		purged := slices.Collect(maps.Keys(cfg.purges))
+		cfg.mu.RUnlock()
+		for _, stream := range purged {
+			if err := s.Logs.purgeUpTo(stream); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // DropTombstones deletes tombstones older than window from the auth and

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/filter"
 	"github.com/flowg-server/flowg-server/store"
 	"github.com/flowg-server/flowg-server/store/storetest"
 )
@@ -153,5 +154,42 @@ func TestApplyOrigin_IdempotentAndPurge(t *testing.T) {
 	left, upTo4, _ := src.Logs.ReadOrigin("src", 0, 100, 1<<20)
 	if len(left) != 0 || upTo4 != 10 {
 		t.Fatalf("after the purge ReadOrigin gives %d records up to %d, want none up to 10", len(left), upTo4)
+	}
+}
+
+// TestReplaceMeta: a node that resyncs takes another's entries exactly:
+// its own extra role goes, the cluster's settings apply, and the index of a
+// field indexed only in the cluster's settings is built over its records.
+func TestReplaceMeta(t *testing.T) {
+	ctx := context.Background()
+	src, dst := storetest.Open(t, named("src")), storetest.Open(t, named("dst"))
+	if err := src.Logs.PutSettings(ctx, "app", flowg.StreamSettings{IndexedFields: []string{"b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Auth.PutRole("stale", nil); err != nil {
+		t.Fatal(err)
+	}
+	recs := []flowg.Record{{Timestamp: time.Now(), Fields: map[string]string{"b": "x"}}, {Timestamp: time.Now(), Fields: map[string]string{"b": "y"}}}
+	if err := dst.Logs.Append(ctx, "app", recs); err != nil {
+		t.Fatal(err)
+	}
+	es, err := src.MetaEntries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.ReplaceMeta(es); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Auth.Role("stale"); err == nil {
+		t.Error("the resynced node keeps a role the cluster does not have")
+	}
+	st, err := dst.Logs.Settings("app")
+	if err != nil || !slices.Equal(st.IndexedFields, []string{"b"}) {
+		t.Fatalf("settings after the resync: %+v, %v", st, err)
+	}
+	f, _ := filter.Parse(`b = "x"`)
+	page, err := dst.Logs.Query(ctx, flowg.Query{Stream: "app", Filter: f})
+	if err != nil || len(page.Records) != 1 || page.Records[0].Fields["b"] != "x" {
+		t.Fatalf("indexed query after the resync: %+v, %v", page.Records, err)
 	}
 }
