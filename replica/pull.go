@@ -3,11 +3,11 @@ package replica
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -189,7 +189,7 @@ func (r *Replicator) pullOnce(ctx context.Context, p flowg.Node) error {
 		}
 		n, err := r.cfg.Logs.ApplyOrigin(ctx, c.Origin, c.Records, c.UpTo)
 		if err != nil {
-			return errors.Join(errors.New("cannot apply records of "+c.Origin), err)
+			return fmt.Errorf("cannot apply %d records of %s up to %d: %w", len(c.Records), c.Origin, c.UpTo, err)
 		}
 		r.m.recordsApplied.Add(float64(n))
 	}
@@ -241,12 +241,7 @@ func (r *Replicator) Lag() []flowg.OriginLag {
 		}
 		out = append(out, l)
 	}
-	slices.SortFunc(out, func(a, b flowg.OriginLag) int {
-		if a.NodeID < b.NodeID {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(out, func(a, b flowg.OriginLag) int { return strings.Compare(a.NodeID, b.NodeID) })
 	return out
 }
 
@@ -272,31 +267,39 @@ func (r *Replicator) Nodes() []flowg.Node {
 	return nodes
 }
 
+// copies splits the alive peers into those that hold this node's records
+// up to seq (as their pulls say) and those behind, and returns a channel
+// closed when any peer says it holds more.
+func (r *Replicator) copies(seq uint64) (holding, behind []string, more <-chan struct{}) {
+	peers := r.alivePeers()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range peers {
+		if r.peerHolds[p.ID] >= seq {
+			holding = append(holding, p.ID)
+		} else {
+			behind = append(behind, p.ID)
+		}
+	}
+	return holding, behind, r.held
+}
+
 // WaitCopied waits until another alive node holds this node's records up
-// to seq (its pulls say so), at most timeout; it reports whether one does.
-// With no other alive node it returns false at once.
+// to seq, at most timeout; it reports whether one does. With no other
+// alive node it returns false at once.
 func (r *Replicator) WaitCopied(ctx context.Context, seq uint64, timeout time.Duration) bool {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
-		peers := r.alivePeers()
-		r.mu.Lock()
-		held := r.held
-		copied := false
-		for _, p := range peers {
-			if r.peerHolds[p.ID] >= seq {
-				copied = true
-			}
-		}
-		r.mu.Unlock()
-		if copied {
+		holding, behind, more := r.copies(seq)
+		if len(holding) > 0 {
 			return true
 		}
-		if len(peers) == 0 {
+		if len(behind) == 0 {
 			return false
 		}
 		select {
-		case <-held:
+		case <-more:
 		case <-deadline.C:
 			return false
 		case <-ctx.Done():
@@ -305,27 +308,21 @@ func (r *Replicator) WaitCopied(ctx context.Context, seq uint64, timeout time.Du
 	}
 }
 
-// HandOver waits until every alive peer holds every record this node took
-// (as their pulls say), or ctx ends: on a graceful stop, so that no
-// acknowledged record waits for this node to come back.
+// HandOver waits until every alive peer holds every record this node took,
+// or ctx ends: on a graceful stop, so that no acknowledged record waits for
+// this node to come back.
 func (r *Replicator) HandOver(ctx context.Context) error {
+	head := r.cfg.Logs.Heads()[r.self] // ingest has stopped: no record comes after
 	for {
-		head := r.cfg.Logs.Heads()[r.self]
-		behind := []string{}
-		r.mu.Lock()
-		for _, p := range r.alivePeers() {
-			if r.peerHolds[p.ID] < head {
-				behind = append(behind, p.ID)
-			}
-		}
-		r.mu.Unlock()
+		_, behind, more := r.copies(head)
 		if len(behind) == 0 {
 			return nil
 		}
 		select {
+		case <-more:
 		case <-ctx.Done():
 			return fmt.Errorf("peers %v do not hold every record of this node yet: %w", behind, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(time.Second): // a peer may have left meanwhile
 		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -50,6 +51,10 @@ const (
 
 // MaxRequest bounds the body of a replication request.
 const MaxRequest = 8 << 20
+
+// maxAnswer bounds the body of an answer: a pull batch (4 MiB by default),
+// or every user, role, token and setting when a node resyncs.
+const maxAnswer = 64 << 20
 
 // Meta is what replication needs of the auth and config databases.
 type Meta interface {
@@ -227,10 +232,13 @@ func (r *Replicator) request(ctx context.Context, peer flowg.Node, path string, 
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	r.count(peer.ID, len(body), len(b))
 	if err != nil {
 		return nil, err
+	}
+	if len(b) > maxAnswer {
+		return nil, fmt.Errorf("%s %s: answer larger than %d bytes", peer.ID, path, maxAnswer)
 	}
 	if resp.StatusCode == http.StatusConflict {
 		return nil, errResync
@@ -304,7 +312,7 @@ func (r *Replicator) pushLoop(ctx context.Context) {
 // say how long it was down), and 503 while this node itself has not
 // resynced.
 func (r *Replicator) refuse(w http.ResponseWriter, absentSeconds int64) bool {
-	if time.Duration(absentSeconds)*time.Second > r.cfg.TombstoneWindow {
+	if absentSeconds > int64(r.cfg.TombstoneWindow/time.Second) {
 		http.Error(w, "resync: down longer than the tombstone window", http.StatusConflict)
 		return true
 	}
@@ -376,24 +384,12 @@ func (r *Replicator) serveDigest(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	ans := digestAnswer{Same: maps2Equal(rootOf(d), body.Root)}
+	ans := digestAnswer{Same: maps.Equal(rootOf(d), body.Root)}
 	if !ans.Same {
 		ans.Buckets = d
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(ans)
-}
-
-func maps2Equal(a, b map[string]uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 type entriesBody struct {
@@ -408,6 +404,9 @@ func (r *Replicator) serveEntries(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "bad request: want all or buckets", http.StatusBadRequest)
 		return
 	}
+	// Everything is asked for by a node that resyncs. A node that must
+	// resync itself gives its entries only to another in the same case
+	// (when the whole cluster was down, one of them has to go first).
 	if body.All && r.absent.Load() > 0 && body.Absent == 0 {
 		http.Error(w, "this node is resyncing", http.StatusServiceUnavailable)
 		return

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -59,6 +60,13 @@ func (s *LogStore) setHead(origin string, seq uint64) {
 // NodeID is the origin of the records this node takes.
 func (s *LogStore) NodeID() string { return s.nodeID }
 
+// Head is the last sequence number this node gave a record of its own.
+func (s *LogStore) Head() uint64 {
+	s.originsMu.RLock()
+	defer s.originsMu.RUnlock()
+	return s.heads[s.nodeID]
+}
+
 // Heads returns, per origin, the last sequence number this node holds
 // (every record up to it, but those deleted since).
 func (s *LogStore) Heads() map[string]uint64 {
@@ -101,11 +109,11 @@ func (s *LogStore) ReadOrigin(origin string, after uint64, limit, maxBytes int) 
 			if err != nil {
 				return err
 			}
-			stream, tsb, ok := strings.Cut(string(ptr), "\x00")
-			if !ok || len(tsb) != 8 {
+			z := bytes.IndexByte(ptr, 0)
+			if z < 0 || len(ptr)-z-1 != 8 {
 				return fmt.Errorf("origin entry %x: %w", it.Item().Key(), errCorrupt)
 			}
-			ts := beUint64([]byte(tsb))
+			stream, ts := string(ptr[:z]), beUint64(ptr[z+1:])
 			item, err := txn.Get(dataKey(stream, ts, n, seq))
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				// Deleted by a purge; retention deletes both keys.
@@ -177,27 +185,40 @@ func (s *LogStore) applyOriginTxn(origin string, n uint32, recs []flowg.ReplReco
 	}
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
+	// What each stream of the batch needs is looked up once per batch.
+	type streamState struct {
+		settings  flowg.StreamSettings
+		purgeMark uint64
+	}
+	streams := map[string]streamState{}
 	touched := map[string]usage{}
 	published := map[string][]flowg.Record{}
 	var order []string
 	applied := 0
 	for _, r := range recs {
-		if r.Seq <= mark || r.Seq <= s.cfg.purgeMark(r.Stream, origin) {
+		st, ok := streams[r.Stream]
+		if !ok {
+			st.purgeMark = s.cfg.purgeMark(r.Stream, origin)
+			streams[r.Stream] = st
+		}
+		if r.Seq <= mark || r.Seq <= st.purgeMark {
 			continue
 		}
 		fields, err := decodeFields(r.Value)
 		if err != nil {
 			return 0, fmt.Errorf("%w: record %d of %s: %v", flowg.ErrInvalid, r.Seq, origin, err)
 		}
-		settings, err := s.cfg.ensureStream(r.Stream)
-		if err != nil {
-			return 0, err
-		}
 		u, ok := touched[r.Stream]
 		if !ok {
+			// The first record stored in a stream makes it exist here.
+			if st.settings, err = s.cfg.ensureStream(r.Stream); err != nil {
+				return 0, err
+			}
+			streams[r.Stream] = st
 			u = s.streamUsage(r.Stream)
 			order = append(order, r.Stream)
 		}
+		settings := st.settings
 		dk := dataKey(r.Stream, r.TS, n, r.Seq)
 		if err := txn.Set(dk, r.Value); err != nil {
 			return 0, err

@@ -40,7 +40,7 @@ func (c *copiedLogs) Append(ctx context.Context, stream string, recs []flowg.Rec
 		return nil
 	}
 	// The head after the commit covers these records (and maybe others').
-	if !c.rep.WaitCopied(ctx, c.Heads()[c.NodeID()], c.timeout) {
+	if !c.rep.WaitCopied(ctx, c.Head(), c.timeout) {
 		c.single.Inc()
 	}
 	return nil
