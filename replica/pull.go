@@ -3,8 +3,8 @@ package replica
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -147,35 +147,88 @@ func (r *Replicator) pullLoop(ctx context.Context, p flowg.Node) {
 	}
 }
 
-// origins this node asks peer p for: p's own, and every origin other than
-// this node that is not an alive member (its records may live on only in
-// its peers).
+// origins this node asks peer p for: p's own, and every other origin that
+// is not alive: a member failed or gone, or one a peer said holds more
+// than this node has. Its records may live on only in its peers, and no
+// peer's answer may have said yet how many of them it holds.
 func (r *Replicator) originsFor(p flowg.Node) map[string]uint64 {
 	heads := r.cfg.Logs.Heads()
 	after := map[string]uint64{p.ID: heads[p.ID]}
-	alive := map[string]bool{}
-	for _, n := range r.cfg.Cluster.Nodes() {
-		if n.Status == "alive" {
-			alive[n.ID] = true
-		}
-	}
-	r.mu.Lock()
-	known := maps.Clone(r.knownHeads)
-	r.mu.Unlock()
-	for o, h := range known {
-		if o != r.self && !alive[o] && h > heads[o] {
+	for o := range r.relayed() {
+		if o != p.ID {
 			after[o] = heads[o]
 		}
 	}
 	return after
 }
 
+// relayed are the origins other than this node that are not alive members
+// and whose records this node may lack: members failed or left, and
+// origins a peer said holds more than this node does.
+func (r *Replicator) relayed() map[string]bool {
+	out := map[string]bool{}
+	alive := map[string]bool{}
+	for _, n := range r.cfg.Cluster.Nodes() {
+		if n.Status == "alive" {
+			alive[n.ID] = true
+		} else if n.ID != r.self {
+			out[n.ID] = true
+		}
+	}
+	heads := r.cfg.Logs.Heads()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for o, h := range r.knownHeads {
+		if o != r.self && !alive[o] && h > heads[o] {
+			out[o] = true
+		}
+	}
+	return out
+}
+
+// noteRelayed restarts the pulls in flight when an origin is to be
+// relayed that was not: a pull already waiting for its peer's own records
+// would not ask for it until that peer takes new ones.
+func (r *Replicator) noteRelayed() {
+	now := r.relayed()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	grew := false
+	for o := range now {
+		if !r.relaying[o] {
+			grew = true
+		}
+	}
+	r.relaying = now
+	if grew {
+		close(r.relayChanged)
+		r.relayChanged = make(chan struct{})
+	}
+}
+
+var errRelayChanged = errors.New("origins to relay changed")
+
 func (r *Replicator) pullOnce(ctx context.Context, p flowg.Node) error {
+	r.mu.Lock()
+	relayChanged := r.relayChanged // before the origins are read, so no change is missed
+	r.mu.Unlock()
 	body, _ := json.Marshal(pullBody{Node: r.self, After: r.originsFor(p), WaitMS: r.cfg.PullWait.Milliseconds()})
-	rctx, cancel := context.WithTimeout(ctx, r.cfg.PullWait+30*time.Second)
-	defer cancel()
+	relayCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-relayChanged:
+			cancel(errRelayChanged)
+		case <-relayCtx.Done():
+		}
+	}()
+	rctx, cancelT := context.WithTimeout(relayCtx, r.cfg.PullWait+30*time.Second)
+	defer cancelT()
 	b, err := r.request(rctx, p, PathPull, body)
 	if err != nil {
+		if errors.Is(context.Cause(relayCtx), errRelayChanged) {
+			return nil // ask again, for the new origins too
+		}
 		return err
 	}
 	ans, err := decodeAnswer(b)

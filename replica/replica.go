@@ -117,13 +117,15 @@ type Replicator struct {
 
 	absent atomic.Int64 // seconds; 0 once resynced
 
-	mu          sync.Mutex
-	knownHeads  map[string]uint64    // per origin, the highest head any peer reported
-	behindSince map[string]time.Time // per origin, since when this node is behind it
-	sent, recvd map[string]uint64    // per peer node ID, replication bytes
-	peerHolds   map[string]uint64    // per peer, how much of this node's origin it holds
-	held        chan struct{}        // closed and replaced when peerHolds grows
-	pullers     map[string]context.CancelFunc
+	mu           sync.Mutex
+	knownHeads   map[string]uint64    // per origin, the highest head any peer reported
+	behindSince  map[string]time.Time // per origin, since when this node is behind it
+	sent, recvd  map[string]uint64    // per peer node ID, replication bytes
+	peerHolds    map[string]uint64    // per peer, how much of this node's origin it holds
+	held         chan struct{}        // closed and replaced when peerHolds grows
+	pullers      map[string]context.CancelFunc
+	relaying     map[string]bool // origins pulled from every peer: see relayed
+	relayChanged chan struct{}   // closed and replaced when relaying grows
 }
 
 // DefaultConfig returns a Config with the documented defaults; Meta, Logs
@@ -165,6 +167,7 @@ func New(cfg Config) (*Replicator, error) {
 		knownHeads: map[string]uint64{}, behindSince: map[string]time.Time{},
 		sent: map[string]uint64{}, recvd: map[string]uint64{}, pullers: map[string]context.CancelFunc{},
 		peerHolds: map[string]uint64{}, held: make(chan struct{}),
+		relaying: map[string]bool{}, relayChanged: make(chan struct{}),
 	}
 	if cfg.Absent > cfg.TombstoneWindow {
 		r.absent.Store(int64(cfg.Absent.Seconds()))
@@ -199,6 +202,7 @@ func (r *Replicator) Run(ctx context.Context) {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		r.noteRelayed()
 		r.reconcilePullers(ctx, &wg)
 		select {
 		case <-ctx.Done():

@@ -249,7 +249,7 @@ func TestE2E_ReplicationKill9(t *testing.T) {
 			return true
 		}
 	}
-	eventually(t, 10*time.Second, "the two nodes left hold every acknowledged record", holdsAcked(0, 2))
+	eventually(t, 20*time.Second, "the two nodes left hold every acknowledged record", holdsAcked(0, 2))
 	t.Logf("with n1 dead, n0 and n2 hold %d and %d records", counts[0], counts[2])
 
 	nodes[1] = nodes[1].restart()

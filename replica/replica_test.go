@@ -1,0 +1,181 @@
+package replica_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/serf/serf"
+
+	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/replica"
+	"github.com/flowg-server/flowg-server/serfnet"
+	"github.com/flowg-server/flowg-server/store"
+	"github.com/flowg-server/flowg-server/store/storetest"
+)
+
+// node is one whole replicating node in this process: a real store, a
+// real Serf cluster and the replication endpoints on a real listener.
+type node struct {
+	id      string
+	st      *store.Store
+	cluster *serfnet.Cluster
+	rep     *replica.Replicator
+	srv     *http.Server
+	addr    string
+	stop    context.CancelFunc
+	done    chan struct{}
+
+	mu      sync.Mutex
+	refused map[string]bool // nodes whose pulls this node refuses: a cut link
+}
+
+// tune shrinks Serf's and memberlist's timings: a dead node is marked
+// failed in about a second.
+func tune(c *serf.Config) {
+	ml := c.MemberlistConfig
+	ml.ProbeInterval = 200 * time.Millisecond
+	ml.ProbeTimeout = 100 * time.Millisecond
+	ml.GossipInterval = 50 * time.Millisecond
+	ml.SuspicionMult = 2
+	ml.TCPTimeout = time.Second
+	c.ReapInterval = time.Second
+	c.ReconnectInterval = 300 * time.Millisecond
+}
+
+func startNode(t *testing.T, id string) *node {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storetest.Open(t, func(c *store.Config) { c.NodeID = id })
+	ccfg := serfnet.DefaultConfig()
+	ccfg.NodeID, ccfg.Advertise, ccfg.Cookie = id, ln.Addr().String(), "a-cookie-of-sixteen-bytes-or-more"
+	ccfg.Tags = map[string]string{"endpoint": "http://" + ln.Addr().String()}
+	ccfg.Tune, ccfg.Logger = tune, slog.New(slog.DiscardHandler)
+	cluster, err := serfnet.New(ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcfg := replica.DefaultConfig()
+	rcfg.Meta, rcfg.Logs, rcfg.Cluster = st, st.Logs, cluster
+	rcfg.Logger = slog.New(slog.DiscardHandler)
+	rep, err := replica.New(rcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{id: id, st: st, cluster: cluster, rep: rep, addr: ln.Addr().String(), done: make(chan struct{}), refused: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.Handle("POST "+serfnet.GossipPath, cluster.Handler())
+	for pattern, h := range rep.Handlers() {
+		mux.Handle(pattern, cluster.Authenticate(n.cut(h), replica.MaxRequest))
+	}
+	n.srv = &http.Server{Handler: mux}
+	serfnet.ConfigureServer(n.srv)
+	go n.srv.Serve(ln)
+	if err := cluster.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stop = cancel
+	go func() { defer close(n.done); rep.Run(ctx) }()
+	t.Cleanup(n.kill)
+	return n
+}
+
+// cut refuses the pulls of the nodes in refused, as a cut link would.
+func (n *node) cut(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var body struct{ Node string }
+		json.Unmarshal(b, &body)
+		n.mu.Lock()
+		refused := n.refused[body.Node]
+		n.mu.Unlock()
+		if refused {
+			http.Error(w, "cut", http.StatusServiceUnavailable)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (n *node) refuse(id string) {
+	n.mu.Lock()
+	n.refused[id] = true
+	n.mu.Unlock()
+}
+
+// kill stops the node without leaving the cluster, as kill -9 does.
+func (n *node) kill() {
+	select {
+	case <-n.done:
+		return
+	default:
+	}
+	n.srv.Close()
+	n.cluster.Close()
+	n.stop()
+	<-n.done
+}
+
+func (n *node) join(t *testing.T, to *node) {
+	t.Helper()
+	if _, err := n.cluster.Join(context.Background(), []flowg.Peer{{NodeID: to.id, Endpoint: "http://" + to.addr}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReplication_DeadOriginRelayed: records a node took and passed to one
+// peer only reach the other peer from that one once the node dies, at once
+// rather than when a pull already waiting on that peer ends.
+func TestReplication_DeadOriginRelayed(t *testing.T) {
+	n0, n1, n2 := startNode(t, "n0"), startNode(t, "n1"), startNode(t, "n2")
+	n1.join(t, n0)
+	n2.join(t, n0)
+	n1.refuse("n2") // n2 cannot pull from n1
+	ctx := context.Background()
+	recs := make([]flowg.Record, 100)
+	for i := range recs {
+		recs[i] = flowg.Record{Timestamp: time.Now(), Fields: map[string]string{"n": fmt.Sprint(i)}}
+	}
+	if err := n1.st.Logs.Append(ctx, "app", recs); err != nil {
+		t.Fatal(err)
+	}
+	head := n1.st.Logs.Heads()["n1"]
+	if !n1.rep.WaitCopied(ctx, head, 10*time.Second) {
+		t.Fatal("n0 does not hold n1's records")
+	}
+	if got := n2.st.Logs.Heads()["n1"]; got != 0 {
+		t.Fatalf("n2 holds n1's records up to %d through a cut link", got)
+	}
+	// n0 and n2 take nothing new: each one's pull of the other waits for
+	// the default 25 s.
+	n1.kill()
+	start := time.Now()
+	eventually(t, 10*time.Second, "n2 holds n1's records, from n0", func() bool {
+		return n2.st.Logs.Heads()["n1"] == head
+	})
+	t.Logf("n2 holds the dead n1's records %s after the kill", time.Since(start).Round(time.Millisecond))
+}
