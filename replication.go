@@ -20,8 +20,12 @@ type ReplRecord struct {
 	Value  []byte
 }
 
-// OriginLag is how far this node is behind one origin's records.
+// OriginLag is how far this node is behind one origin's records. An
+// origin is the log database of one node: its node ID, and for databases
+// made by this version "@" and a random name (a node that comes back with
+// an empty disk writes under a new origin).
 type OriginLag struct {
+	Origin  string  `json:"origin"`
 	NodeID  string  `json:"node-id"`
 	Records uint64  `json:"records"`
 	Seconds float64 `json:"seconds"`

@@ -38,8 +38,8 @@ func newMetrics() *metrics {
 type lagCollector struct{ r *Replicator }
 
 var (
-	lagRecordsDesc = prometheus.NewDesc("flowg_replication_lag_records", "Records of an origin node that this node does not hold yet.", []string{"origin"}, nil)
-	lagSecondsDesc = prometheus.NewDesc("flowg_replication_lag_seconds", "Since when this node is behind an origin node's records.", []string{"origin"}, nil)
+	lagRecordsDesc = prometheus.NewDesc("flowg_replication_lag_records", "Records of an origin (a node's log database) that this node does not hold yet.", []string{"origin"}, nil)
+	lagSecondsDesc = prometheus.NewDesc("flowg_replication_lag_seconds", "How long this node has been behind an origin's records.", []string{"origin"}, nil)
 )
 
 func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -48,17 +48,20 @@ func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
+	// Every member's origin (0 when none is missing), and every other
+	// origin this node lacks records of.
 	lag := map[string][2]float64{}
-	for _, l := range c.r.Lag() {
-		lag[l.NodeID] = [2]float64{float64(l.Records), l.Seconds}
-	}
 	for _, n := range c.r.cfg.Cluster.Nodes() {
-		if n.ID == c.r.self {
-			continue
+		if n.ID != c.r.node {
+			lag[originOf(n)] = [2]float64{}
 		}
-		v := lag[n.ID]
-		ch <- prometheus.MustNewConstMetric(lagRecordsDesc, prometheus.GaugeValue, v[0], n.ID)
-		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, v[1], n.ID)
+	}
+	for _, l := range c.r.Lag() {
+		lag[l.Origin] = [2]float64{float64(l.Records), l.Seconds}
+	}
+	for o, v := range lag {
+		ch <- prometheus.MustNewConstMetric(lagRecordsDesc, prometheus.GaugeValue, v[0], o)
+		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, v[1], o)
 	}
 }
 

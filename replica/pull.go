@@ -91,7 +91,15 @@ func (r *Replicator) writeAnswer(w http.ResponseWriter, ans pullAnswer) {
 	w.Write(b)
 }
 
-// reconcilePullers runs one pull loop per alive peer.
+// puller is the pull loop of one peer, as that peer was when it started.
+type puller struct {
+	cancel           context.CancelFunc
+	endpoint, origin string
+}
+
+// reconcilePullers runs one pull loop per alive peer, started again when
+// the peer comes back at another endpoint or with another origin (an
+// empty disk).
 func (r *Replicator) reconcilePullers(ctx context.Context, wg *sync.WaitGroup) {
 	alive := map[string]flowg.Node{}
 	for _, p := range r.alivePeers() {
@@ -99,9 +107,9 @@ func (r *Replicator) reconcilePullers(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for id, cancel := range r.pullers {
-		if _, ok := alive[id]; !ok {
-			cancel()
+	for id, pl := range r.pullers {
+		if p, ok := alive[id]; !ok || p.Endpoint != pl.endpoint || originOf(p) != pl.origin {
+			pl.cancel()
 			delete(r.pullers, id)
 		}
 	}
@@ -110,7 +118,7 @@ func (r *Replicator) reconcilePullers(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		pctx, cancel := context.WithCancel(ctx)
-		r.pullers[id] = cancel
+		r.pullers[id] = puller{cancel: cancel, endpoint: p.Endpoint, origin: originOf(p)}
 		wg.Go(func() { r.pullLoop(pctx, p) })
 	}
 }
@@ -120,13 +128,17 @@ func (r *Replicator) reconcilePullers(ctx context.Context, wg *sync.WaitGroup) {
 func (r *Replicator) pullLoop(ctx context.Context, p flowg.Node) {
 	backoff := 200 * time.Millisecond
 	failing := false
+	// The first pull is answered at once, so that this node learns what
+	// the peer holds of every origin without waiting for it to take
+	// something new.
+	wait := time.Duration(0)
 	for ctx.Err() == nil {
-		err := r.pullOnce(ctx, p)
+		err := r.pullOnce(ctx, p, wait)
 		if err == nil {
 			if failing {
 				r.log.Info("pulling records from the peer again", "peer", p.ID)
 			}
-			failing, backoff = false, 200*time.Millisecond
+			failing, backoff, wait = false, 200*time.Millisecond, r.cfg.PullWait
 			continue
 		}
 		if ctx.Err() != nil {
@@ -148,41 +160,47 @@ func (r *Replicator) pullLoop(ctx context.Context, p flowg.Node) {
 }
 
 // origins this node asks peer p for: p's own, and every other origin that
-// is not alive: a member failed or gone, or one a peer said holds more
-// than this node has. Its records may live on only in its peers, and no
-// peer's answer may have said yet how many of them it holds.
+// no alive member writes: a member's that is failed or gone, or one a peer
+// said holds more than this node has (the former self of a node that came
+// back with an empty disk, say). Its records may live on only in its
+// peers, and no peer's answer may have said yet how many of them it holds.
 func (r *Replicator) originsFor(p flowg.Node) map[string]uint64 {
 	heads := r.cfg.Logs.Heads()
-	after := map[string]uint64{p.ID: heads[p.ID]}
+	own := originOf(p)
+	after := map[string]uint64{own: heads[own]}
 	for o := range r.relayed() {
-		if o != p.ID {
+		if o != own {
 			after[o] = heads[o]
 		}
 	}
 	return after
 }
 
-// relayed are the origins other than this node that are not alive members
-// and whose records this node may lack: members failed or left, and
-// origins a peer said holds more than this node does.
+// relayed are the origins other than this node's that no alive member
+// writes and whose records this node may lack: those of members that are
+// not alive, and those a peer said holds more than this node does.
 func (r *Replicator) relayed() map[string]bool {
 	out := map[string]bool{}
 	alive := map[string]bool{}
 	for _, n := range r.cfg.Cluster.Nodes() {
 		if n.Status == "alive" {
-			alive[n.ID] = true
-		} else if n.ID != r.self {
-			out[n.ID] = true
+			alive[originOf(n)] = true
+		} else {
+			out[originOf(n)] = true
 		}
 	}
 	heads := r.cfg.Logs.Heads()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for o, h := range r.knownHeads {
-		if o != r.self && !alive[o] && h > heads[o] {
+		if h > heads[o] {
 			out[o] = true
 		}
 	}
+	for o := range alive {
+		delete(out, o)
+	}
+	delete(out, r.self)
 	return out
 }
 
@@ -208,11 +226,11 @@ func (r *Replicator) noteRelayed() {
 
 var errRelayChanged = errors.New("origins to relay changed")
 
-func (r *Replicator) pullOnce(ctx context.Context, p flowg.Node) error {
+func (r *Replicator) pullOnce(ctx context.Context, p flowg.Node, wait time.Duration) error {
 	r.mu.Lock()
 	relayChanged := r.relayChanged // before the origins are read, so no change is missed
 	r.mu.Unlock()
-	body, _ := json.Marshal(pullBody{Node: r.self, After: r.originsFor(p), WaitMS: r.cfg.PullWait.Milliseconds()})
+	body, _ := json.Marshal(pullBody{Node: r.node, After: r.originsFor(p), WaitMS: wait.Milliseconds()})
 	relayCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
@@ -280,6 +298,10 @@ func (r *Replicator) updateLag() {
 // and by how much, as far as the peers have said.
 func (r *Replicator) Lag() []flowg.OriginLag {
 	heads := r.cfg.Logs.Heads()
+	writers := map[string]string{} // origin → the member writing it
+	for _, n := range r.cfg.Cluster.Nodes() {
+		writers[originOf(n)] = n.ID
+	}
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -288,13 +310,16 @@ func (r *Replicator) Lag() []flowg.OriginLag {
 		if heads[o] >= known {
 			continue
 		}
-		l := flowg.OriginLag{NodeID: o, Records: known - heads[o]}
+		l := flowg.OriginLag{Origin: o, NodeID: writers[o], Records: known - heads[o]}
+		if l.NodeID == "" {
+			l.NodeID, _, _ = strings.Cut(o, "@")
+		}
 		if since, ok := r.behindSince[o]; ok {
 			l.Seconds = now.Sub(since).Seconds()
 		}
 		out = append(out, l)
 	}
-	slices.SortFunc(out, func(a, b flowg.OriginLag) int { return strings.Compare(a.NodeID, b.NodeID) })
+	slices.SortFunc(out, func(a, b flowg.OriginLag) int { return strings.Compare(a.Origin, b.Origin) })
 	return out
 }
 
@@ -303,15 +328,15 @@ func (r *Replicator) Nodes() []flowg.Node {
 	nodes := r.cfg.Cluster.Nodes()
 	lag := map[string]flowg.OriginLag{}
 	for _, l := range r.Lag() {
-		lag[l.NodeID] = l
+		lag[l.Origin] = l
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, n := range nodes {
-		if n.ID == r.self {
+		if n.ID == r.node {
 			continue
 		}
-		l := lag[n.ID]
+		l := lag[originOf(n)]
 		nodes[i].Replication = &flowg.NodeReplication{
 			LagRecords: l.Records, LagSeconds: l.Seconds,
 			BytesSent: r.sent[n.ID], BytesReceived: r.recvd[n.ID],

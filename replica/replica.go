@@ -49,6 +49,19 @@ const (
 	PathPull    = "/cluster/repl/pull"
 )
 
+// OriginTag is the member tag that names the origin of the records a node
+// takes (the store's Origin); a member without it is taken to write under
+// its node ID.
+const OriginTag = "origin"
+
+// originOf is the origin of the records member n takes.
+func originOf(n flowg.Node) string {
+	if o := n.Tags[OriginTag]; o != "" {
+		return o
+	}
+	return n.ID
+}
+
 // MaxRequest bounds the body of a replication request.
 const MaxRequest = 8 << 20
 
@@ -68,7 +81,7 @@ type Meta interface {
 
 // Logs is what replication needs of the log store.
 type Logs interface {
-	NodeID() string
+	Origin() string
 	Heads() map[string]uint64
 	Changed() <-chan struct{}
 	ReadOrigin(origin string, after uint64, limit, maxBytes int) ([]flowg.ReplRecord, uint64, error)
@@ -77,6 +90,7 @@ type Logs interface {
 
 // Cluster is the membership and the signed requests between nodes.
 type Cluster interface {
+	NodeID() string
 	Nodes() []flowg.Node
 	Request(ctx context.Context, method, endpoint, path string, body []byte) (*http.Response, error)
 }
@@ -107,7 +121,8 @@ type Config struct {
 // Replicator runs the replication of one node.
 type Replicator struct {
 	cfg  Config
-	self string
+	self string // this node's origin
+	node string // this node's ID
 	log  *slog.Logger
 	m    *metrics
 
@@ -123,9 +138,9 @@ type Replicator struct {
 	sent, recvd  map[string]uint64    // per peer node ID, replication bytes
 	peerHolds    map[string]uint64    // per peer, how much of this node's origin it holds
 	held         chan struct{}        // closed and replaced when peerHolds grows
-	pullers      map[string]context.CancelFunc
-	relaying     map[string]bool // origins pulled from every peer: see relayed
-	relayChanged chan struct{}   // closed and replaced when relaying grows
+	pullers      map[string]puller    // per peer node ID
+	relaying     map[string]bool      // origins pulled from every peer: see relayed
+	relayChanged chan struct{}        // closed and replaced when relaying grows
 }
 
 // DefaultConfig returns a Config with the documented defaults; Meta, Logs
@@ -162,10 +177,10 @@ func New(cfg Config) (*Replicator, error) {
 		log = slog.Default()
 	}
 	r := &Replicator{
-		cfg: cfg, self: cfg.Logs.NodeID(), log: log.With("component", "replication"), m: newMetrics(),
+		cfg: cfg, self: cfg.Logs.Origin(), node: cfg.Cluster.NodeID(), log: log.With("component", "replication"), m: newMetrics(),
 		pushCh:     make(chan struct{}, 1),
 		knownHeads: map[string]uint64{}, behindSince: map[string]time.Time{},
-		sent: map[string]uint64{}, recvd: map[string]uint64{}, pullers: map[string]context.CancelFunc{},
+		sent: map[string]uint64{}, recvd: map[string]uint64{}, pullers: map[string]puller{},
 		peerHolds: map[string]uint64{}, held: make(chan struct{}),
 		relaying: map[string]bool{}, relayChanged: make(chan struct{}),
 	}
@@ -207,8 +222,8 @@ func (r *Replicator) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			r.mu.Lock()
-			for _, cancel := range r.pullers {
-				cancel()
+			for _, pl := range r.pullers {
+				pl.cancel()
 			}
 			r.mu.Unlock()
 			wg.Wait()
@@ -222,7 +237,7 @@ func (r *Replicator) Run(ctx context.Context) {
 func (r *Replicator) alivePeers() []flowg.Node {
 	var out []flowg.Node
 	for _, n := range r.cfg.Cluster.Nodes() {
-		if n.ID != r.self && n.Status == "alive" && n.Endpoint != "" {
+		if n.ID != r.node && n.Status == "alive" && n.Endpoint != "" {
 			out = append(out, n)
 		}
 	}

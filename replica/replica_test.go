@@ -51,16 +51,27 @@ func tune(c *serf.Config) {
 	c.ReconnectInterval = 300 * time.Millisecond
 }
 
-func startNode(t *testing.T, id string) *node {
+// startNode starts a node on addr ("": any free port) with an empty disk.
+func startNode(t *testing.T, id, addr string) *node {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var ln net.Listener
+	var err error
+	for range 50 { // a node started again takes its old port back
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := storetest.Open(t, func(c *store.Config) { c.NodeID = id })
 	ccfg := serfnet.DefaultConfig()
 	ccfg.NodeID, ccfg.Advertise, ccfg.Cookie = id, ln.Addr().String(), "a-cookie-of-sixteen-bytes-or-more"
-	ccfg.Tags = map[string]string{"endpoint": "http://" + ln.Addr().String()}
+	ccfg.Tags = map[string]string{"endpoint": "http://" + ln.Addr().String(), replica.OriginTag: st.Logs.Origin()}
 	ccfg.Tune, ccfg.Logger = tune, slog.New(slog.DiscardHandler)
 	cluster, err := serfnet.New(ccfg)
 	if err != nil {
@@ -136,6 +147,38 @@ func (n *node) join(t *testing.T, to *node) {
 	}
 }
 
+// ingest stores n records on the node, as its HTTP API would.
+func (n *node) ingest(t *testing.T, count int) {
+	t.Helper()
+	recs := make([]flowg.Record, count)
+	for i := range recs {
+		recs[i] = flowg.Record{Timestamp: time.Now(), Fields: map[string]string{"n": fmt.Sprint(i)}}
+	}
+	if err := n.st.Logs.Append(context.Background(), "app", recs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// records counts the records of stream app the node answers with.
+func (n *node) records(t *testing.T) int {
+	t.Helper()
+	page, err := n.st.Logs.Query(context.Background(), flowg.Query{Stream: "app", Limit: 10000})
+	if err != nil {
+		return 0
+	}
+	return len(page.Records)
+}
+
+// status is how n sees the member id.
+func (n *node) status(id string) string {
+	for _, m := range n.cluster.Nodes() {
+		if m.ID == id {
+			return m.Status
+		}
+	}
+	return ""
+}
+
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -151,23 +194,17 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 // peer only reach the other peer from that one once the node dies, at once
 // rather than when a pull already waiting on that peer ends.
 func TestReplication_DeadOriginRelayed(t *testing.T) {
-	n0, n1, n2 := startNode(t, "n0"), startNode(t, "n1"), startNode(t, "n2")
+	n0, n1, n2 := startNode(t, "n0", ""), startNode(t, "n1", ""), startNode(t, "n2", "")
 	n1.join(t, n0)
 	n2.join(t, n0)
 	n1.refuse("n2") // n2 cannot pull from n1
 	ctx := context.Background()
-	recs := make([]flowg.Record, 100)
-	for i := range recs {
-		recs[i] = flowg.Record{Timestamp: time.Now(), Fields: map[string]string{"n": fmt.Sprint(i)}}
-	}
-	if err := n1.st.Logs.Append(ctx, "app", recs); err != nil {
-		t.Fatal(err)
-	}
-	head := n1.st.Logs.Heads()["n1"]
+	n1.ingest(t, 100)
+	origin, head := n1.st.Logs.Origin(), n1.st.Logs.Head()
 	if !n1.rep.WaitCopied(ctx, head, 10*time.Second) {
 		t.Fatal("n0 does not hold n1's records")
 	}
-	if got := n2.st.Logs.Heads()["n1"]; got != 0 {
+	if got := n2.st.Logs.Heads()[origin]; got != 0 {
 		t.Fatalf("n2 holds n1's records up to %d through a cut link", got)
 	}
 	// n0 and n2 take nothing new: each one's pull of the other waits for
@@ -175,7 +212,41 @@ func TestReplication_DeadOriginRelayed(t *testing.T) {
 	n1.kill()
 	start := time.Now()
 	eventually(t, 10*time.Second, "n2 holds n1's records, from n0", func() bool {
-		return n2.st.Logs.Heads()["n1"] == head
+		return n2.st.Logs.Heads()[origin] == head
 	})
 	t.Logf("n2 holds the dead n1's records %s after the kill", time.Since(start).Round(time.Millisecond))
+}
+
+// TestReplication_EmptyDiskSameNodeID: a node that comes back under its
+// node ID with an empty disk (a deleted volume claim, a rescheduled
+// allocation) writes under a new origin: its new records are not taken by
+// its peers for the ones they hold of its former self, an answer waits for
+// a real second copy, and its former records come back to it.
+func TestReplication_EmptyDiskSameNodeID(t *testing.T) {
+	n0, n1, n2 := startNode(t, "n0", ""), startNode(t, "n1", ""), startNode(t, "n2", "")
+	n1.join(t, n0)
+	n2.join(t, n0)
+	n1.ingest(t, 100)
+	former := n1.st.Logs.Origin()
+	eventually(t, 10*time.Second, "n0 and n2 hold n1's 100 records", func() bool {
+		return n0.st.Logs.Heads()[former] == 100 && n2.st.Logs.Heads()[former] == 100
+	})
+	n1.kill()
+	eventually(t, 10*time.Second, "n0 sees n1 failed", func() bool { return n0.status("n1") == "failed" })
+
+	n1 = startNode(t, "n1", n1.addr) // same node ID and address, empty disk
+	if n1.st.Logs.Origin() == former {
+		t.Fatalf("the empty disk writes under the former origin %s", former)
+	}
+	n1.join(t, n0)
+	eventually(t, 10*time.Second, "n0 sees n1 alive again", func() bool { return n0.status("n1") == "alive" })
+	n1.ingest(t, 50)
+	if !n1.rep.WaitCopied(context.Background(), n1.st.Logs.Head(), 10*time.Second) {
+		t.Fatal("no peer holds the new records")
+	}
+	start := time.Now()
+	eventually(t, 10*time.Second, "every node holds all 150 records", func() bool {
+		return n0.records(t) == 150 && n1.records(t) == 150 && n2.records(t) == 150
+	})
+	t.Logf("n1 holds its former records again %s after it took new ones", time.Since(start).Round(time.Millisecond))
 }

@@ -18,8 +18,9 @@ const (
 	prefixOrigin = 'o'
 	keySeq       = "m/seq"
 	keyFormat    = "m/format"
-	prefixDict   = "m/origin/" // origin node ID → its 4-byte number here
-	prefixMark   = "m/mark/"   // origin node ID → the last sequence held
+	keySelf      = "m/self"    // the origin of the records this database takes
+	prefixDict   = "m/origin/" // origin → its 4-byte number here
+	prefixMark   = "m/mark/"   // origin → the last sequence held
 	// idLen is a record's place in its stream and its identity in the
 	// cluster: ts(8), origin number(4), origin's sequence(8).
 	idLen = 20

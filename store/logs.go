@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -41,10 +42,15 @@ type LogStore struct {
 
 	seq uint64 // the last sequence number used; owned by the writer
 
-	// Records are identified in the cluster by their origin (the node that
-	// took them) and the origin's sequence number. Origins are numbered
-	// locally (4 bytes in keys instead of an ID of up to 64).
+	// Records are identified in the cluster by their origin and the
+	// origin's sequence number. The origin is this database's, not only the
+	// node's: a node that comes back with the same node ID and an empty
+	// disk must not give out sequence numbers its peers already hold of its
+	// former self (they would take the new records for ones they have). So
+	// a new database makes its origin "<node ID>@<random>" (see load).
+	// Origins are numbered locally (4 bytes in keys instead of the name).
 	nodeID    string
+	origin    string
 	self      uint32
 	originsMu sync.RWMutex
 	origins   map[string]uint32
@@ -116,9 +122,28 @@ func (s *LogStore) load() error {
 		case errors.Is(ferr, badger.ErrKeyNotFound) && serr == nil:
 			return errors.New("the log database was written by an older version with another key layout; move it away to start afresh")
 		case errors.Is(ferr, badger.ErrKeyNotFound):
-			return txn.Set([]byte(keyFormat), []byte(logFormat))
+			if err := txn.Set([]byte(keyFormat), []byte(logFormat)); err != nil {
+				return err
+			}
+		case ferr != nil:
+			return ferr
 		}
-		return ferr
+		item, err := txn.Get([]byte(keySelf))
+		switch {
+		case err == nil:
+			v, err := item.ValueCopy(nil)
+			s.origin = string(v)
+			return err
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return err
+		case serr == nil:
+			// Written before databases had an origin of their own: its
+			// records already carry the node ID.
+			s.origin = s.nodeID
+		default:
+			s.origin = s.nodeID + "@" + strings.ToLower(rand.Text()[:8])
+		}
+		return txn.Set([]byte(keySelf), []byte(s.origin))
 	})
 	if err != nil {
 		return err
@@ -144,7 +169,7 @@ func (s *LogStore) load() error {
 	}); err != nil {
 		return fmt.Errorf("cannot read the origins: %w", err)
 	}
-	self, err := s.originNumber(s.nodeID)
+	self, err := s.originNumber(s.origin)
 	if err != nil {
 		return err
 	}
@@ -158,7 +183,7 @@ func (s *LogStore) load() error {
 					return errCorrupt
 				}
 				s.seq = beUint64(v)
-				s.heads[s.nodeID] = s.seq
+				s.heads[s.origin] = s.seq
 				return nil
 			}); err != nil {
 				return fmt.Errorf("cannot read the write sequence: %w", err)
@@ -354,7 +379,7 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 		return err
 	}
 	s.seq = seq
-	s.setHead(s.nodeID, seq)
+	s.setHead(s.origin, seq)
 	s.usageMu.Lock()
 	for stream, u := range touched {
 		s.usage[stream] = u

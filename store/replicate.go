@@ -57,14 +57,16 @@ func (s *LogStore) setHead(origin string, seq uint64) {
 	s.changedMu.Unlock()
 }
 
-// NodeID is the origin of the records this node takes.
-func (s *LogStore) NodeID() string { return s.nodeID }
+// Origin is the origin of the records this node takes: its node ID and,
+// for a database made by this version, "@" and a random name the database
+// keeps.
+func (s *LogStore) Origin() string { return s.origin }
 
 // Head is the last sequence number this node gave a record of its own.
 func (s *LogStore) Head() uint64 {
 	s.originsMu.RLock()
 	defer s.originsMu.RUnlock()
-	return s.heads[s.nodeID]
+	return s.heads[s.origin]
 }
 
 // Heads returns, per origin, the last sequence number this node holds
@@ -152,7 +154,7 @@ func (s *LogStore) ReadOrigin(origin string, after uint64, limit, maxBytes int) 
 // changes nothing; records a purge already deleted are dropped. The
 // records reach live tails and indexes as local ones do.
 func (s *LogStore) ApplyOrigin(ctx context.Context, origin string, recs []flowg.ReplRecord, upTo uint64) (int, error) {
-	if origin == s.nodeID {
+	if origin == s.origin {
 		return 0, fmt.Errorf("%w: records of this node's own origin", flowg.ErrInvalid)
 	}
 	for _, r := range recs {

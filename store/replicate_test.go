@@ -97,6 +97,7 @@ func TestMeta_LastWriterWinsInAnyOrder(t *testing.T) {
 func TestApplyOrigin_IdempotentAndPurge(t *testing.T) {
 	ctx := context.Background()
 	src, dst := storetest.Open(t, named("src")), storetest.Open(t, named("dst"))
+	origin := src.Logs.Origin()
 	now := time.Now()
 	var recs []flowg.Record
 	for i := range 10 {
@@ -105,27 +106,27 @@ func TestApplyOrigin_IdempotentAndPurge(t *testing.T) {
 	if err := src.Logs.Append(ctx, "app", recs); err != nil {
 		t.Fatal(err)
 	}
-	batch, upTo, err := src.Logs.ReadOrigin("src", 0, 4, 1<<20)
+	batch, upTo, err := src.Logs.ReadOrigin(origin, 0, 4, 1<<20)
 	if err != nil || len(batch) != 4 || upTo != 4 {
 		t.Fatalf("first batch: %d records up to %d: %v", len(batch), upTo, err)
 	}
 	for range 2 {
-		if _, err := dst.Logs.ApplyOrigin(ctx, "src", batch, upTo); err != nil {
+		if _, err := dst.Logs.ApplyOrigin(ctx, origin, batch, upTo); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rest, upTo2, _ := src.Logs.ReadOrigin("src", dst.Logs.Heads()["src"], 100, 1<<20)
+	rest, upTo2, _ := src.Logs.ReadOrigin(origin, dst.Logs.Heads()[origin], 100, 1<<20)
 	if len(rest) != 6 || upTo2 != 10 {
 		t.Fatalf("second batch: %d up to %d", len(rest), upTo2)
 	}
-	if _, err := dst.Logs.ApplyOrigin(ctx, "src", append(batch, rest...), upTo2); err != nil {
+	if _, err := dst.Logs.ApplyOrigin(ctx, origin, append(batch, rest...), upTo2); err != nil {
 		t.Fatal(err)
 	}
 	page, err := dst.Logs.Query(ctx, flowg.Query{Stream: "app", Limit: 100})
 	if err != nil || len(page.Records) != 10 {
 		t.Fatalf("dst holds %d records: %v", len(page.Records), err)
 	}
-	if _, err := dst.Logs.ApplyOrigin(ctx, "dst", batch, 4); err == nil {
+	if _, err := dst.Logs.ApplyOrigin(ctx, dst.Logs.Origin(), batch, 4); err == nil {
 		t.Fatal("records of the node's own origin accepted from another")
 	}
 
@@ -139,8 +140,8 @@ func TestApplyOrigin_IdempotentAndPurge(t *testing.T) {
 	if _, err := late.ApplyMeta(es); err != nil {
 		t.Fatal(err)
 	}
-	all, upTo3, _ := src.Logs.ReadOrigin("src", 0, 100, 1<<20)
-	n, err := late.Logs.ApplyOrigin(ctx, "src", all, upTo3)
+	all, upTo3, _ := src.Logs.ReadOrigin(origin, 0, 100, 1<<20)
+	n, err := late.Logs.ApplyOrigin(ctx, origin, all, upTo3)
 	if err != nil || n != 0 {
 		t.Fatalf("late records a purge covered: %d stored (%v)", n, err)
 	}
@@ -151,7 +152,7 @@ func TestApplyOrigin_IdempotentAndPurge(t *testing.T) {
 	if _, err := src.Logs.Query(ctx, flowg.Query{Stream: "app"}); err == nil {
 		t.Fatal("the purged stream is still on src")
 	}
-	left, upTo4, _ := src.Logs.ReadOrigin("src", 0, 100, 1<<20)
+	left, upTo4, _ := src.Logs.ReadOrigin(origin, 0, 100, 1<<20)
 	if len(left) != 0 || upTo4 != 10 {
 		t.Fatalf("after the purge ReadOrigin gives %d records up to %d, want none up to 10", len(left), upTo4)
 	}

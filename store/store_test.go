@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	flowg "github.com/flowg-server/flowg-server"
 	"github.com/flowg-server/flowg-server/filter"
@@ -431,5 +435,52 @@ func TestAuth_ExpiredSessionsAreSwept(t *testing.T) {
 	tokens, _ := s.Auth.Tokens("root")
 	if len(tokens) > 1 {
 		t.Fatalf("%d sessions kept after 5 logins with expired sessions, want at most the last", len(tokens))
+	}
+}
+
+// TestOrigin: a new log database writes under "<node ID>@<random>", kept
+// across restarts (and node ID changes); an empty disk under the same node
+// ID gets another; a database written before origins were kept goes on
+// under the node ID its records carry.
+func TestOrigin(t *testing.T) {
+	dir := t.TempDir()
+	open := func(dir, node string) *Store {
+		c := testConfig(t, dir)
+		c.NodeID = node
+		s, err := Open(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open(dir, "n1")
+	first := s.Logs.Origin()
+	if !regexp.MustCompile(`^n1@[a-z2-7]{8}$`).MatchString(first) {
+		t.Fatalf("origin %q", first)
+	}
+	appendN(t, s, "app", 3)
+	if h := s.Logs.Heads()[first]; h != 3 {
+		t.Fatalf("head of the own origin %d, want 3", h)
+	}
+	s.Close()
+	s = open(dir, "renamed")
+	if got := s.Logs.Origin(); got != first || s.Logs.Head() != 3 {
+		t.Fatalf("after a restart: origin %q head %d, want %q and 3", got, s.Logs.Head(), first)
+	}
+	// As before origins were kept: records, no m/self.
+	if err := s.Logs.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(keySelf)) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(dir, "n1")
+	if got := s.Logs.Origin(); got != "n1" {
+		t.Fatalf("a database written before origins were kept: origin %q, want the node ID", got)
+	}
+	s.Close()
+
+	wiped := open(t.TempDir(), "n1")
+	defer wiped.Close()
+	if got := wiped.Logs.Origin(); got == first || !strings.HasPrefix(got, "n1@") {
+		t.Fatalf("an empty disk under the same node ID writes under %q (the former one was %q)", got, first)
 	}
 }

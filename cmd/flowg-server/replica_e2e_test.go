@@ -173,7 +173,8 @@ func TestE2E_ReplicationKill9(t *testing.T) {
 	// An answer waits for a second copy however slow this machine is: with
 	// the default 2 s a loaded machine may answer with one copy, as
 	// documented, and the kill would lose what this test counts.
-	nodes := threeNodes(t, t.TempDir(), "--ingest-copy-timeout", "1m")
+	dir := t.TempDir()
+	nodes := threeNodes(t, dir, "--ingest-copy-timeout", "1m")
 	tok := make([]string, 3)
 	for i, n := range nodes {
 		tok[i] = n.login("root", "root")
@@ -265,6 +266,32 @@ func TestE2E_ReplicationKill9(t *testing.T) {
 		return counts[0] == counts[1] && counts[1] == counts[2]
 	})
 	t.Logf("each node holds %v records", counts)
+
+	// Then n1's disk is lost: kill -9, every directory emptied, started
+	// again under its node ID. It writes under a new origin: a record it
+	// takes reaches the others (they do not take it for one of its former
+	// self's), and its former records come back to it.
+	nodes[1].cmd.Process.Kill()
+	nodes[1].wait()
+	for _, d := range []string{"auth", "logs", "config", "state"} {
+		if err := os.RemoveAll(filepath.Join(dir, "n1", d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes[1] = nodes[1].restart()
+	tok[1] = nodes[1].login("root", "root")
+	waitMembers(t, nodes, map[string]string{"n0": "alive", "n1": "alive", "n2": "alive"}, 15*time.Second)
+	if code, b := nodes[1].request(tok[1], "POST", "/api/v1/streams/app/logs/struct", `{"records":[{"n":"after-the-wipe"}]}`); code != 200 {
+		t.Fatalf("ingest on the wiped node: %d %s", code, b)
+	}
+	acked["after-the-wipe"] = true
+	took = eventually(t, 30*time.Second, "every node holds every acknowledged record, the wiped one too", func() bool {
+		if !holdsAcked(0, 1, 2)() {
+			return false
+		}
+		return counts[0] == counts[1] && counts[1] == counts[2]
+	})
+	t.Logf("after the wipe each node holds %v records (%s)", counts, took.Round(time.Millisecond))
 }
 
 // TestE2E_ResyncAfterLongAbsence: a node down longer than the tombstone

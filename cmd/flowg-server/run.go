@@ -144,6 +144,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"endpoint": endpoint,
 		"http":     advertiseAddr("", httpLn.Addr()),
 		"syslog":   advertiseHostPort(sl.Addr().String()),
+
+		replica.OriginTag: st.Logs.Origin(),
 	}
 	cluster, err := serfnet.New(ccfg)
 	if err != nil {
