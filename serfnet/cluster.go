@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -102,9 +103,15 @@ func (c Config) Validate() error {
 // everywhere within 8 s. Lifeguard still stretches the timeout while
 // confirmations are missing and while this node is itself slow, which is
 // what keeps false alarms rare.
+//
+// A failed node's name may also be taken at once by a node at another
+// address: a rescheduled pod or allocation comes back under its node ID
+// with a new IP. memberlist's default refuses the new address as a
+// conflict until the dead entry is dropped (30 s later).
 func LANConfig() *memberlist.Config {
 	ml := memberlist.DefaultLANConfig()
 	ml.SuspicionMult = 3
+	ml.DeadNodeReclaimTime = time.Nanosecond
 	return ml
 }
 
@@ -117,6 +124,7 @@ type Cluster struct {
 	serf      *serf.Serf
 	events    chan serf.Event
 	done      chan struct{}
+	staleSelf chan struct{} // a peer holds this node at another address
 
 	clientOnce sync.Once
 	client     *http.Client // for Request
@@ -149,6 +157,7 @@ func New(cfg Config) (*Cluster, error) {
 		transport: newTransport(adv, cfg.Scheme, cfg.TLS, signing, v, log, m),
 		events:    make(chan serf.Event, 256),
 		done:      make(chan struct{}),
+		staleSelf: make(chan struct{}, 1),
 	}
 	if cfg.Registerer != nil {
 		if err := m.register(cfg.Registerer); err != nil {
@@ -177,6 +186,15 @@ func (c *Cluster) Start() error {
 	sc.EventCh = c.events
 	sc.ReconnectInterval = c.cfg.ReconnectInterval
 	sc.RejoinAfterLeave = true // a node restarted after a graceful stop rejoins from its snapshot
+	// A node restarted at another address (a rescheduled pod keeps its node
+	// ID, not its IP) before its peers saw the old one fail is a "name
+	// conflict" to Serf, whose resolution asks the peers, finds them still
+	// naming the old address and shuts the new node's Serf down for good.
+	// Without it the conflict is logged, the old entry fails as any dead
+	// node does, and the next push/pull (or the new node's refutation)
+	// brings the new address in (see LANConfig).
+	sc.EnableNameConflictResolution = false
+	sc.Merge = mergeWatch{c}
 	sc.Logger = newStdLogger(c.log.With("from", "serf"))
 	if c.cfg.StateDir != "" {
 		sc.SnapshotPath = filepath.Join(c.cfg.StateDir, "serf.snapshot")
@@ -212,6 +230,7 @@ func (c *Cluster) Start() error {
 	}
 	c.serf = s
 	go c.logEvents()
+	go c.refreshStaleSelf()
 	if c.cfg.Cookie == "" {
 		c.log.Warn("no cluster cookie: gossip is neither encrypted nor authenticated")
 	}
@@ -247,6 +266,69 @@ func memberEventWord(t serf.EventType) string {
 		return "reaped"
 	}
 	return t.String()
+}
+
+// mergeWatch sees, through Serf's merge hook, every member a peer tells
+// this node about; it accepts them all.
+type mergeWatch struct{ c *Cluster }
+
+// NotifyMerge notes a peer that still holds this node at another address:
+// it came back at a new IP before its peers saw the old one fail.
+func (w mergeWatch) NotifyMerge(members []*serf.Member) error {
+	adv := w.c.transport.advertise
+	for _, m := range members {
+		if m.Name == w.c.cfg.NodeID && (!m.Addr.Equal(adv.IP) || int(m.Port) != adv.Port) {
+			select {
+			case w.c.staleSelf <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return nil
+}
+
+// refreshStaleSelf exchanges state with the alive members again while
+// some still hold this node at its former address: they take the new one
+// once they have seen the old one fail (seconds later), but would only
+// hear of it at the next periodic push/pull (30 s and more) otherwise. It
+// backs off from 2 s to 30 s while the stale entry persists.
+func (c *Cluster) refreshStaleSelf() {
+	backoff := 2 * time.Second
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.staleSelf:
+		}
+		if backoff == 2*time.Second {
+			c.log.Info("peers still hold this node at a former address; exchanging state with them again until they take the new one")
+		}
+		select {
+		case <-c.done:
+			return
+		case <-time.After(backoff):
+		}
+		var addrs []string
+		for _, m := range c.serf.Members() {
+			if m.Name != c.cfg.NodeID && m.Status == serf.StatusAlive {
+				addrs = append(addrs, m.Name+"/"+net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))))
+			}
+		}
+		select { // what the exchange says, not what came before it
+		case <-c.staleSelf:
+		default:
+		}
+		if len(addrs) > 0 {
+			c.serf.Join(addrs, true)
+		}
+		select {
+		case <-c.staleSelf: // still there: again, later
+			c.staleSelf <- struct{}{}
+			backoff = min(backoff*2, 30*time.Second)
+		default:
+			backoff = 2 * time.Second
+		}
+	}
 }
 
 // NodeID is this node's ID.

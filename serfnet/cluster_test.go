@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,12 @@ type testNode struct {
 }
 
 func startNode(t *testing.T, name, addr, dir, cookie string) *testNode {
+	t.Helper()
+	return startTuned(t, name, addr, dir, cookie, tune)
+}
+
+// startTuned is startNode with other timings.
+func startTuned(t *testing.T, name, addr, dir, cookie string, tune func(*serf.Config)) *testNode {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -180,6 +187,55 @@ func TestCluster_RestartFromSnapshotWithoutJoin(t *testing.T) {
 	eventually(t, 10*time.Second, "n1 failed", sees([]*testNode{n0}, map[string]string{"n1": "failed"}))
 	n1 = startNode(t, "n1", n1.addr, dir, cookie) // same state dir, no join
 	eventually(t, 10*time.Second, "n1 back from its snapshot", sees([]*testNode{n0, n1}, map[string]string{"n0": "alive", "n1": "alive"}))
+}
+
+// TestCluster_BackAtAnotherAddress: a node that comes back under its name
+// at another address (a rescheduled pod: same node ID, new IP, empty disk)
+// is taken in, whether its peers had seen the old one fail or not (Serf's
+// name conflict resolution would shut the new one down in the second
+// case).
+func TestCluster_BackAtAnotherAddress(t *testing.T) {
+	for _, seenFailed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("seen-failed=%v", seenFailed), func(t *testing.T) {
+			// The product's failure detection (seconds, longer than the
+			// second exchange a join makes after 1 s) and memberlist's own
+			// push/pull interval: only the new node's own state exchanges
+			// can bring its address in fast.
+			product := func(c *serf.Config) {
+				tune(c)
+				lan := LANConfig()
+				ml := c.MemberlistConfig
+				ml.ProbeInterval, ml.ProbeTimeout, ml.SuspicionMult = lan.ProbeInterval, lan.ProbeTimeout, lan.SuspicionMult
+				ml.PushPullInterval = lan.PushPullInterval
+			}
+			start := func(name string) *testNode { return startTuned(t, name, "", t.TempDir(), cookie, product) }
+			n0, n1, n2 := start("n0"), start("n1"), start("n2")
+			n1.join(n0)
+			n2.join(n0)
+			eventually(t, 5*time.Second, "formed", sees([]*testNode{n0, n1, n2}, map[string]string{"n0": "alive", "n1": "alive", "n2": "alive"}))
+			n1.kill()
+			if seenFailed {
+				eventually(t, 20*time.Second, "n1 failed", sees([]*testNode{n0, n2}, map[string]string{"n1": "failed"}))
+			}
+			began := time.Now()
+			n1 = start("n1")
+			if _, err := n1.join(n0); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 20*time.Second, "n0 and n2 see n1 alive at its new address", func() bool {
+				for _, o := range []*testNode{n0, n2} {
+					if !slices.ContainsFunc(o.c.Nodes(), func(m flowg.Node) bool {
+						return m.ID == "n1" && m.Status == "alive" && m.Endpoint == "http://"+n1.addr
+					}) {
+						return false
+					}
+				}
+				return true
+			})
+			t.Logf("n1 at its new address seen alive by all %s after its start", time.Since(began).Round(time.Millisecond))
+			eventually(t, 5*time.Second, "n1 sees the others", sees([]*testNode{n1}, map[string]string{"n0": "alive", "n2": "alive"}))
+		})
+	}
 }
 
 func TestCluster_PartitionHeals(t *testing.T) {

@@ -565,3 +565,56 @@ func TestE2E_JoinRetriesUntilThePeerIsUp(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestE2E_BackAtAnotherAddress: a node killed with kill -9 and started
+// again under its node ID at other ports (a rescheduled pod: same name,
+// new IP) is taken in at its new address by the others: at once when they
+// had seen it fail, within seconds when it came back before that.
+func TestE2E_BackAtAnotherAddress(t *testing.T) {
+	dir := t.TempDir()
+	nodes := threeNodes(t, dir)
+	aliveAt := func(p *proc, id, endpoint string) bool {
+		resp, err := http.Get("http://" + p.mgmt + "/cluster/nodes")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var v struct {
+			Nodes []struct {
+				ID       string `json:"node-id"`
+				Endpoint string
+				Status   string
+			}
+		}
+		json.NewDecoder(resp.Body).Decode(&v)
+		for _, n := range v.Nodes {
+			if n.ID == id && n.Endpoint == endpoint && n.Status == "alive" {
+				return true
+			}
+		}
+		return false
+	}
+	for _, seenFailed := range []bool{true, false} {
+		nodes[1].cmd.Process.Kill()
+		nodes[1].wait()
+		if seenFailed {
+			waitStatuses(t, []*proc{nodes[0], nodes[2]}, map[string]string{"n1": "failed"}, 20*time.Second, false)
+		}
+		httpAddr, mgmtAddr := freeAddr(t), freeAddr(t)
+		args := append([]string(nil), nodes[1].args...)
+		for i, a := range args {
+			switch a {
+			case nodes[1].http:
+				args[i] = httpAddr
+			case nodes[1].mgmt:
+				args[i] = mgmtAddr
+			}
+		}
+		began := time.Now()
+		nodes[1] = start(t, dir, nil, httpAddr, mgmtAddr, args...)
+		eventually(t, 20*time.Second, "n0 and n2 see n1 alive at its new address", func() bool {
+			return aliveAt(nodes[0], "n1", "http://"+mgmtAddr) && aliveAt(nodes[2], "n1", "http://"+mgmtAddr)
+		})
+		t.Logf("old address seen failed first: %v; n1 alive at its new address on both others %s after its start", seenFailed, time.Since(began).Round(time.Millisecond))
+	}
+}
