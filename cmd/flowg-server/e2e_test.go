@@ -191,12 +191,16 @@ type recordsPage struct {
 	NextCursor string `json:"next_cursor"`
 }
 
-// queryAll follows cursors and returns every record's "n" field.
+// queryAll follows cursors and returns every record's "n" field; none
+// when the stream does not exist (yet: replication may not have brought it).
 func (p *proc) queryAll(token, stream string, params url.Values) []string {
 	p.t.Helper()
 	var out []string
 	for range 10_000 {
 		code, b := p.request(token, "GET", "/api/v1/streams/"+stream+"/logs?"+params.Encode(), "")
+		if code == http.StatusNotFound && out == nil {
+			return nil
+		}
 		var pg recordsPage
 		if code != 200 || json.Unmarshal(b, &pg) != nil {
 			p.t.Fatalf("query %v: %d %s", params, code, b)
