@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/serf/serf"
 
 	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/internal/testwait"
 	"github.com/flowg-server/flowg-server/replica"
 	"github.com/flowg-server/flowg-server/serfnet"
 	"github.com/flowg-server/flowg-server/store"
@@ -179,16 +180,7 @@ func (n *node) status(id string) string {
 	return ""
 }
 
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var eventually = testwait.Eventually
 
 // TestReplication_DeadOriginRelayed: records a node took and passed to one
 // peer only reach the other peer from that one once the node dies, at once

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/internal/testwait"
 )
 
 // tune shrinks Serf's and memberlist's timings for tests.
@@ -116,17 +117,7 @@ func (n *testNode) statuses() map[string]string {
 	return out
 }
 
-// eventually polls cond until it holds or the time is up.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var eventually = testwait.Eventually
 
 // sees reports whether every node in from sees want as the statuses.
 func sees(from []*testNode, want map[string]string) func() bool {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowg-server/flowg-server/internal/testwait"
 )
 
 // threeNodes starts three nodes joined in a chain and waits until they all
@@ -34,18 +36,7 @@ func threeNodes(t testing.TB, dir string, extra ...string) []*proc {
 	return nodes
 }
 
-// eventually polls cond every 20 ms until it holds.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
-}
+var eventually = testwait.Eventually
 
 // TestE2E_Replication: a record ingested on n0 is returned by a query and a
 // live tail on n2; a user created on n1 logs in on n2, and once deleted on
