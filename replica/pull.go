@@ -168,7 +168,9 @@ func (r *Replicator) originsFor(p flowg.Node) map[string]uint64 {
 	heads := r.cfg.Logs.Heads()
 	own := originOf(p)
 	after := map[string]uint64{own: heads[own]}
-	for o := range r.relayed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for o := range r.relaying {
 		if o != own {
 			after[o] = heads[o]
 		}
@@ -204,9 +206,10 @@ func (r *Replicator) relayed() map[string]bool {
 	return out
 }
 
-// noteRelayed restarts the pulls in flight when an origin is to be
-// relayed that was not: a pull already waiting for its peer's own records
-// would not ask for it until that peer takes new ones.
+// noteRelayed works out the origins to relay (every 500 ms, not per pull)
+// and restarts the pulls in flight when one is to be relayed that was not:
+// a pull already waiting for its peer's own records would not ask for it
+// until that peer takes new ones.
 func (r *Replicator) noteRelayed() {
 	now := r.relayed()
 	r.mu.Lock()
@@ -219,8 +222,8 @@ func (r *Replicator) noteRelayed() {
 	}
 	r.relaying = now
 	if grew {
-		close(r.relayChanged)
-		r.relayChanged = make(chan struct{})
+		r.relayGrew(errRelayChanged)
+		r.relayCtx, r.relayGrew = context.WithCancelCause(context.Background())
 	}
 }
 
@@ -228,23 +231,17 @@ var errRelayChanged = errors.New("origins to relay changed")
 
 func (r *Replicator) pullOnce(ctx context.Context, p flowg.Node, wait time.Duration) error {
 	r.mu.Lock()
-	relayChanged := r.relayChanged // before the origins are read, so no change is missed
+	relay := r.relayCtx // before the origins are read, so no change is missed
 	r.mu.Unlock()
 	body, _ := json.Marshal(pullBody{Node: r.node, After: r.originsFor(p), WaitMS: wait.Milliseconds()})
-	relayCtx, cancel := context.WithCancelCause(ctx)
+	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go func() {
-		select {
-		case <-relayChanged:
-			cancel(errRelayChanged)
-		case <-relayCtx.Done():
-		}
-	}()
-	rctx, cancelT := context.WithTimeout(relayCtx, r.cfg.PullWait+30*time.Second)
+	defer context.AfterFunc(relay, func() { cancel(errRelayChanged) })()
+	rctx, cancelT := context.WithTimeout(rctx, r.cfg.PullWait+30*time.Second)
 	defer cancelT()
 	b, err := r.request(rctx, p, PathPull, body)
 	if err != nil {
-		if errors.Is(context.Cause(relayCtx), errRelayChanged) {
+		if errors.Is(context.Cause(rctx), errRelayChanged) {
 			return nil // ask again, for the new origins too
 		}
 		return err
@@ -298,26 +295,31 @@ func (r *Replicator) updateLag() {
 // and by how much, as far as the peers have said.
 func (r *Replicator) Lag() []flowg.OriginLag {
 	heads := r.cfg.Logs.Heads()
-	writers := map[string]string{} // origin → the member writing it
-	for _, n := range r.cfg.Cluster.Nodes() {
-		writers[originOf(n)] = n.ID
-	}
 	now := time.Now()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	var out []flowg.OriginLag
 	for o, known := range r.knownHeads {
 		if heads[o] >= known {
 			continue
 		}
-		l := flowg.OriginLag{Origin: o, NodeID: writers[o], Records: known - heads[o]}
-		if l.NodeID == "" {
-			l.NodeID, _, _ = strings.Cut(o, "@")
-		}
+		l := flowg.OriginLag{Origin: o, Records: known - heads[o]}
 		if since, ok := r.behindSince[o]; ok {
 			l.Seconds = now.Sub(since).Seconds()
 		}
 		out = append(out, l)
+	}
+	r.mu.Unlock()
+	if len(out) == 0 {
+		return nil // every query asks: no look at the members then
+	}
+	writers := map[string]string{} // origin → the member writing it
+	for _, n := range r.cfg.Cluster.Nodes() {
+		writers[originOf(n)] = n.ID
+	}
+	for i, l := range out {
+		if out[i].NodeID = writers[l.Origin]; out[i].NodeID == "" {
+			out[i].NodeID, _, _ = strings.Cut(l.Origin, "@") // a former self
+		}
 	}
 	slices.SortFunc(out, func(a, b flowg.OriginLag) int { return strings.Compare(a.Origin, b.Origin) })
 	return out

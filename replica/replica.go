@@ -132,15 +132,16 @@ type Replicator struct {
 
 	absent atomic.Int64 // seconds; 0 once resynced
 
-	mu           sync.Mutex
-	knownHeads   map[string]uint64    // per origin, the highest head any peer reported
-	behindSince  map[string]time.Time // per origin, since when this node is behind it
-	sent, recvd  map[string]uint64    // per peer node ID, replication bytes
-	peerHolds    map[string]uint64    // per peer, how much of this node's origin it holds
-	held         chan struct{}        // closed and replaced when peerHolds grows
-	pullers      map[string]puller    // per peer node ID
-	relaying     map[string]bool      // origins pulled from every peer: see relayed
-	relayChanged chan struct{}        // closed and replaced when relaying grows
+	mu          sync.Mutex
+	knownHeads  map[string]uint64    // per origin, the highest head any peer reported
+	behindSince map[string]time.Time // per origin, since when this node is behind it
+	sent, recvd map[string]uint64    // per peer node ID, replication bytes
+	peerHolds   map[string]uint64    // per peer, how much of this node's origin it holds
+	held        chan struct{}        // closed and replaced when peerHolds grows
+	pullers     map[string]puller    // per peer node ID
+	relaying    map[string]bool      // origins pulled from every peer: see relayed
+	relayCtx    context.Context      // cancelled (and replaced) when relaying grows
+	relayGrew   context.CancelCauseFunc
 }
 
 // DefaultConfig returns a Config with the documented defaults; Meta, Logs
@@ -182,8 +183,9 @@ func New(cfg Config) (*Replicator, error) {
 		knownHeads: map[string]uint64{}, behindSince: map[string]time.Time{},
 		sent: map[string]uint64{}, recvd: map[string]uint64{}, pullers: map[string]puller{},
 		peerHolds: map[string]uint64{}, held: make(chan struct{}),
-		relaying: map[string]bool{}, relayChanged: make(chan struct{}),
+		relaying: map[string]bool{},
 	}
+	r.relayCtx, r.relayGrew = context.WithCancelCause(context.Background())
 	if cfg.Absent > cfg.TombstoneWindow {
 		r.absent.Store(int64(cfg.Absent.Seconds()))
 		r.log.Warn("this node was down longer than deletes are remembered; it takes users, roles, tokens and settings from the cluster before it shares its own",

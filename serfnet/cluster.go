@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -308,12 +309,16 @@ func (c *Cluster) refreshStaleSelf() {
 			return
 		case <-time.After(backoff):
 		}
+		// A few peers are enough: one that takes the new address tells the
+		// rest.
 		var addrs []string
 		for _, m := range c.serf.Members() {
 			if m.Name != c.cfg.NodeID && m.Status == serf.StatusAlive {
 				addrs = append(addrs, m.Name+"/"+net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))))
 			}
 		}
+		rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+		addrs = addrs[:min(len(addrs), 3)]
 		select { // what the exchange says, not what came before it
 		case <-c.staleSelf:
 		default:
