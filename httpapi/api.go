@@ -54,6 +54,12 @@ type Replication interface {
 	Lag() []flowg.OriginLag
 }
 
+// Peers says whether the cluster's other nodes refuse this one (a clock
+// offset, another cookie), in words, and whether all of them do.
+type Peers interface {
+	Problems() (problems []string, isolated bool)
+}
+
 // Limits bound what a client may send.
 type Limits struct {
 	// MaxBodyBytes bounds an ingest request body. Default 8 MiB.
@@ -80,7 +86,10 @@ type Config struct {
 	// Replication, when set, adds to each query answer the origins this
 	// node is behind.
 	Replication Replication
-	Limits      Limits
+	// Peers, when set, makes /ready say why peers refuse this node, and
+	// answer 503 while every peer does.
+	Peers  Peers
+	Limits Limits
 	// Logger receives the API's log lines. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the API's metrics; nil registers nothing.

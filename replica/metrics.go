@@ -12,6 +12,7 @@ type metrics struct {
 	metaApplied    prometheus.Counter
 	repairs        prometheus.Counter
 	resyncs        prometheus.Counter
+	incompatible   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -30,6 +31,10 @@ func newMetrics() *metrics {
 		}),
 		resyncs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_replication_resyncs_total", Help: "Times this node replaced its entries with a peer's after a long absence.",
+		}),
+		incompatible: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowg_replication_incompatible_peers_total",
+			Help: "Times a peer was found to speak no replication version this node speaks (once per peer and range).",
 		}),
 	}
 }
@@ -67,5 +72,5 @@ func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 
 func (m *metrics) register(reg prometheus.Registerer, r *Replicator) error {
 	return errors.Join(reg.Register(m.bytes), reg.Register(m.recordsApplied), reg.Register(m.metaApplied),
-		reg.Register(m.repairs), reg.Register(m.resyncs), reg.Register(lagCollector{r}))
+		reg.Register(m.repairs), reg.Register(m.resyncs), reg.Register(m.incompatible), reg.Register(lagCollector{r}))
 }

@@ -32,6 +32,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,7 +93,7 @@ type Logs interface {
 type Cluster interface {
 	NodeID() string
 	Nodes() []flowg.Node
-	Request(ctx context.Context, method, endpoint, path string, body []byte) (*http.Response, error)
+	Request(ctx context.Context, to flowg.Peer, method, path string, header http.Header, body []byte) (*http.Response, error)
 }
 
 // Config sets up a Replicator.
@@ -114,7 +115,12 @@ type Config struct {
 	// BatchRecords and BatchBytes bound one pull's answer. Defaults 5,000
 	// and 4 MiB.
 	BatchRecords, BatchBytes int
-	Logger                   *slog.Logger
+	// Versions is the range of replication protocol versions this node
+	// speaks, as "min-max"; advertise the same as the member tag
+	// VersionsTag. Default DefaultVersions; tests set others to play a
+	// node of another release.
+	Versions string
+	Logger   *slog.Logger
 	Registerer               prometheus.Registerer
 }
 
@@ -125,6 +131,8 @@ type Replicator struct {
 	node string // this node's ID
 	log  *slog.Logger
 	m    *metrics
+
+	versions versions
 
 	pushMu  sync.Mutex
 	pending []flowg.MetaEntry
@@ -142,6 +150,8 @@ type Replicator struct {
 	relaying    map[string]bool      // origins pulled from every peer: see relayed
 	relayCtx    context.Context      // cancelled (and replaced) when relaying grows
 	relayGrew   context.CancelCauseFunc
+
+	versionLogged map[string]string // per peer, the versions tag last logged as incompatible
 }
 
 // DefaultConfig returns a Config with the documented defaults; Meta, Logs
@@ -149,7 +159,7 @@ type Replicator struct {
 func DefaultConfig() Config {
 	return Config{
 		TombstoneWindow: 7 * 24 * time.Hour, AntiEntropy: 5 * time.Second, PullWait: 25 * time.Second,
-		BatchRecords: 5000, BatchBytes: 4 << 20,
+		BatchRecords: 5000, BatchBytes: 4 << 20, Versions: DefaultVersions,
 	}
 }
 
@@ -164,6 +174,9 @@ func (c Config) Validate() error {
 		return errors.New("replica: batch bounds must be positive")
 	case c.Absent < 0:
 		return errors.New("replica: absence must not be negative")
+	}
+	if _, err := parseVersions(c.Versions); err != nil {
+		return fmt.Errorf("replica: %w", err)
 	}
 	return nil
 }
@@ -183,8 +196,9 @@ func New(cfg Config) (*Replicator, error) {
 		knownHeads: map[string]uint64{}, behindSince: map[string]time.Time{},
 		sent: map[string]uint64{}, recvd: map[string]uint64{}, pullers: map[string]puller{},
 		peerHolds: map[string]uint64{}, held: make(chan struct{}),
-		relaying: map[string]bool{},
+		relaying: map[string]bool{}, versionLogged: map[string]string{},
 	}
+	r.versions, _ = parseVersions(cfg.Versions)
 	r.relayCtx, r.relayGrew = context.WithCancelCause(context.Background())
 	if cfg.Absent > cfg.TombstoneWindow {
 		r.absent.Store(int64(cfg.Absent.Seconds()))
@@ -204,10 +218,10 @@ func New(cfg Config) (*Replicator, error) {
 // mux; wrap them in the cluster's request authentication.
 func (r *Replicator) Handlers() map[string]http.Handler {
 	return map[string]http.Handler{
-		"POST " + PathMeta:    http.HandlerFunc(r.serveMeta),
-		"POST " + PathDigest:  http.HandlerFunc(r.serveDigest),
-		"POST " + PathEntries: http.HandlerFunc(r.serveEntries),
-		"POST " + PathPull:    http.HandlerFunc(r.servePull),
+		"POST " + PathMeta:    r.versioned(r.serveMeta),
+		"POST " + PathDigest:  r.versioned(r.serveDigest),
+		"POST " + PathEntries: r.versioned(r.serveEntries),
+		"POST " + PathPull:    r.versioned(r.servePull),
 	}
 }
 
@@ -235,11 +249,12 @@ func (r *Replicator) Run(ctx context.Context) {
 	}
 }
 
-// alivePeers are the alive members other than this node.
+// alivePeers are the alive members other than this node that speak a
+// replication version this node speaks.
 func (r *Replicator) alivePeers() []flowg.Node {
 	var out []flowg.Node
 	for _, n := range r.cfg.Cluster.Nodes() {
-		if n.ID != r.node && n.Status == "alive" && n.Endpoint != "" {
+		if n.ID != r.node && n.Status == "alive" && n.Endpoint != "" && r.versionFor(n) > 0 {
 			out = append(out, n)
 		}
 	}
@@ -248,7 +263,12 @@ func (r *Replicator) alivePeers() []flowg.Node {
 
 // request sends a signed request and returns the body of a 200 answer.
 func (r *Replicator) request(ctx context.Context, peer flowg.Node, path string, body []byte) ([]byte, error) {
-	resp, err := r.cfg.Cluster.Request(ctx, http.MethodPost, peer.Endpoint, path, body)
+	v := r.versionFor(peer)
+	if v == 0 {
+		return nil, fmt.Errorf("%s speaks no replication version this node speaks", peer.ID)
+	}
+	header := http.Header{HeaderVersion: {strconv.Itoa(v)}}
+	resp, err := r.cfg.Cluster.Request(ctx, flowg.Peer{NodeID: peer.ID, Endpoint: peer.Endpoint}, http.MethodPost, path, header, body)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +286,9 @@ func (r *Replicator) request(ctx context.Context, peer flowg.Node, path string, 
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s %s: %s: %s", peer.ID, path, resp.Status, bytes.TrimSpace(b[:min(len(b), 200)]))
+	}
+	if got := resp.Header.Get(HeaderVersion); got != "" && got != strconv.Itoa(v) {
+		return nil, fmt.Errorf("%s %s: answered in replication version %s, asked in %d", peer.ID, path, got, v)
 	}
 	return b, nil
 }

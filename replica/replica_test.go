@@ -55,6 +55,13 @@ func tune(c *serf.Config) {
 // startNode starts a node on addr ("": any free port) with an empty disk.
 func startNode(t *testing.T, id, addr string) *node {
 	t.Helper()
+	return startVersions(t, id, addr, replica.DefaultVersions)
+}
+
+// startVersions is startNode for a node that speaks the replication
+// versions vs (as a node of another release would).
+func startVersions(t *testing.T, id, addr, vs string) *node {
+	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -72,7 +79,7 @@ func startNode(t *testing.T, id, addr string) *node {
 	st := storetest.Open(t, func(c *store.Config) { c.NodeID = id })
 	ccfg := serfnet.DefaultConfig()
 	ccfg.NodeID, ccfg.Advertise, ccfg.Cookie = id, ln.Addr().String(), "a-cookie-of-sixteen-bytes-or-more"
-	ccfg.Tags = map[string]string{"endpoint": "http://" + ln.Addr().String(), replica.OriginTag: st.Logs.Origin()}
+	ccfg.Tags = map[string]string{"endpoint": "http://" + ln.Addr().String(), replica.OriginTag: st.Logs.Origin(), replica.VersionsTag: vs}
 	ccfg.Tune, ccfg.Logger = tune, slog.New(slog.DiscardHandler)
 	cluster, err := serfnet.New(ccfg)
 	if err != nil {
@@ -80,7 +87,7 @@ func startNode(t *testing.T, id, addr string) *node {
 	}
 	rcfg := replica.DefaultConfig()
 	rcfg.Meta, rcfg.Logs, rcfg.Cluster = st, st.Logs, cluster
-	rcfg.Logger = slog.New(slog.DiscardHandler)
+	rcfg.Logger, rcfg.Versions = slog.New(slog.DiscardHandler), vs
 	rep, err := replica.New(rcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -242,3 +249,54 @@ func TestReplication_EmptyDiskSameNodeID(t *testing.T) {
 	})
 	t.Logf("n1 holds its former records again %s after it took new ones", time.Since(start).Round(time.Millisecond))
 }
+
+// TestReplication_WireVersions: a node that speaks versions 1-2 replicates
+// with a node that speaks 1 (in version 1) and with one that speaks 2; the
+// nodes of 1 and of 2 leave each other out, and a request in a version a
+// node does not speak is refused with the version it does.
+func TestReplication_WireVersions(t *testing.T) {
+	n0, n1, n2 := startNode(t, "n0", ""), startVersions(t, "n1", "", "1-2"), startVersions(t, "n2", "", "2-2")
+	n1.join(t, n0)
+	n2.join(t, n0)
+	eventually(t, 10*time.Second, "three members", func() bool {
+		return n0.status("n2") == "alive" && n2.status("n1") == "alive"
+	})
+	n0.ingest(t, 10)
+	n1.ingest(t, 5)
+	eventually(t, 10*time.Second, "n0 and n1 hold each other's records", func() bool {
+		return n0.records(t) == 15 && n1.records(t) == 15
+	})
+	n2.ingest(t, 3)
+	eventually(t, 10*time.Second, "n1 and n2 hold each other's records", func() bool {
+		return n1.records(t) == 18 && n2.records(t) == 8
+	})
+	time.Sleep(time.Second)
+	if a, b := n0.records(t), n2.records(t); a != 15 || b != 8 {
+		t.Fatalf("n0 (version 1) holds %d records, n2 (version 2) %d: want 15 and 8, none of the other's", a, b)
+	}
+
+	h := n0.rep.Handlers()["POST "+replica.PathPull]
+	req, _ := http.NewRequest("POST", "/cluster/repl/pull", bytes.NewReader([]byte(`{}`)))
+	req.Header.Set(replica.HeaderVersion, "2")
+	rec := &recorder{header: http.Header{}}
+	h.ServeHTTP(rec, req)
+	if rec.code != http.StatusBadRequest || rec.header.Get(replica.HeaderVersion) != "1" {
+		t.Fatalf("a pull in version 2 to a node of version 1: %d, version %q", rec.code, rec.header.Get(replica.HeaderVersion))
+	}
+}
+
+// recorder is the least of an http.ResponseWriter.
+type recorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = 200
+	}
+	return r.body.Write(b)
+}
+func (r *recorder) WriteHeader(code int) { r.code = code }

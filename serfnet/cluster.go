@@ -57,6 +57,9 @@ type Config struct {
 	// Tune, when set, changes the Serf and memberlist configuration last;
 	// tests shrink the timings with it.
 	Tune func(*serf.Config)
+	// Clock is the time signed requests carry and are checked against.
+	// Default time.Now; tests shift it to play a node with a wrong clock.
+	Clock func() time.Time
 	// Logger receives the cluster's log lines, Serf's and memberlist's
 	// included. Default slog.Default().
 	Logger *slog.Logger
@@ -151,11 +154,15 @@ func New(cfg Config) (*Cluster, error) {
 		if cfg.PreviousCookie != "" {
 			accepted = append(accepted, deriveKeys(cfg.PreviousCookie, cfg.ClusterName).signing)
 		}
-		v = newVerifier(accepted, cfg.SignatureWindow, 1<<20)
+		names := []string{cfg.NodeID, adv.String()}
+		if hp, err := parseEndpoint(cfg.Tags["endpoint"]); err == nil {
+			names = append(names, hp)
+		}
+		v = newVerifier(accepted, cfg.SignatureWindow, names...)
 	}
 	c := &Cluster{
 		cfg: cfg, log: log, m: m,
-		transport: newTransport(adv, cfg.Scheme, cfg.TLS, signing, v, log, m),
+		transport: newTransport(adv, cfg.Scheme, cfg.TLS, signing, v, log, m, cfg.Clock),
 		events:    make(chan serf.Event, 256),
 		done:      make(chan struct{}),
 		staleSelf: make(chan struct{}, 1),
@@ -197,8 +204,10 @@ func (c *Cluster) Start() error {
 	sc.EnableNameConflictResolution = false
 	sc.Merge = mergeWatch{c}
 	sc.Logger = newStdLogger(c.log.With("from", "serf"))
+	var previous []string
 	if c.cfg.StateDir != "" {
 		sc.SnapshotPath = filepath.Join(c.cfg.StateDir, "serf.snapshot")
+		previous = snapshotPeers(sc.SnapshotPath, c.cfg.NodeID)
 	}
 	ml := LANConfig()
 	ml.Name = c.cfg.NodeID
@@ -232,6 +241,9 @@ func (c *Cluster) Start() error {
 	c.serf = s
 	go c.logEvents()
 	go c.refreshStaleSelf()
+	if len(previous) > 0 {
+		go c.rejoinPrevious(previous)
+	}
 	if c.cfg.Cookie == "" {
 		c.log.Warn("no cluster cookie: gossip is neither encrypted nor authenticated")
 	}
@@ -490,12 +502,34 @@ func (c *Cluster) Close() error {
 	return c.serf.Shutdown()
 }
 
-// membersCollector reports the members by status at each scrape.
+// Problems lists the peers that refuse this node's requests lately, each
+// with the cause in a person's words (a clock offset in seconds, a cookie
+// mismatch), and says whether every peer heard from lately refused it:
+// then this node is cut off from its cluster by its own configuration.
+func (c *Cluster) Problems() (problems []string, isolated bool) {
+	return c.transport.peers.problems()
+}
+
+// membersCollector reports the members by status at each scrape, and
+// whether the peers refuse this node.
 type membersCollector struct{ c *Cluster }
 
-var membersDesc = prometheus.NewDesc("flowg_cluster_members", "Cluster members by status.", []string{"status"}, nil)
+var (
+	membersDesc  = prometheus.NewDesc("flowg_cluster_members", "Cluster members by status.", []string{"status"}, nil)
+	isolatedDesc = prometheus.NewDesc("flowg_cluster_isolated",
+		"1 while every peer heard from in the last 30 s refuses this node's requests (clock offset, cookie mismatch), else 0.", nil, nil)
+	refusingDesc = prometheus.NewDesc("flowg_cluster_refusing_peers",
+		"Peers that refused this node's requests in the last 30 s.", nil, nil)
+	offsetDesc = prometheus.NewDesc("flowg_cluster_clock_offset_seconds",
+		"The largest clock offset a peer refusing this node reported in the last 30 s (its clock minus this node's), else 0.", nil, nil)
+)
 
-func (m *membersCollector) Describe(ch chan<- *prometheus.Desc) { ch <- membersDesc }
+func (m *membersCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- membersDesc
+	ch <- isolatedDesc
+	ch <- refusingDesc
+	ch <- offsetDesc
+}
 
 func (m *membersCollector) Collect(ch chan<- prometheus.Metric) {
 	counts := map[string]int{"alive": 0, "suspect": 0, "failed": 0, "left": 0}
@@ -505,4 +539,12 @@ func (m *membersCollector) Collect(ch chan<- prometheus.Metric) {
 	for s, n := range counts {
 		ch <- prometheus.MustNewConstMetric(membersDesc, prometheus.GaugeValue, float64(n), s)
 	}
+	problems, isolated := m.c.Problems()
+	iso := 0.0
+	if isolated {
+		iso = 1
+	}
+	ch <- prometheus.MustNewConstMetric(isolatedDesc, prometheus.GaugeValue, iso)
+	ch <- prometheus.MustNewConstMetric(refusingDesc, prometheus.GaugeValue, float64(len(problems)))
+	ch <- prometheus.MustNewConstMetric(offsetDesc, prometheus.GaugeValue, m.c.transport.peers.clockOffset().Seconds())
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -57,6 +58,12 @@ func startNode(t *testing.T, name, addr, dir, cookie string) *testNode {
 // startTuned is startNode with other timings.
 func startTuned(t *testing.T, name, addr, dir, cookie string, tune func(*serf.Config)) *testNode {
 	t.Helper()
+	return startWith(t, name, addr, dir, cookie, func(c *Config) { c.Tune = tune })
+}
+
+// startWith is startNode with edit applied to the config last.
+func startWith(t *testing.T, name, addr, dir, cookie string, edit func(*Config)) *testNode {
+	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -76,6 +83,7 @@ func startTuned(t *testing.T, name, addr, dir, cookie string, tune func(*serf.Co
 	cfg.Tags = map[string]string{"endpoint": "http://" + ln.Addr().String()}
 	cfg.Tune = tune
 	cfg.Logger = slog.New(slog.DiscardHandler)
+	edit(&cfg)
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +286,7 @@ func TestCluster_WrongOrNoCookieCannotJoin(t *testing.T) {
 		}
 		intruder.kill()
 	}
-	if v := testutil.ToFloat64(n0.c.m.rejected.WithLabelValues("unauthenticated")); v == 0 {
+	if v := testutil.ToFloat64(n0.c.m.rejected.WithLabelValues(rejectSignature)) + testutil.ToFloat64(n0.c.m.rejected.WithLabelValues(rejectUnsigned)); v == 0 {
 		t.Fatal("rejected requests were not counted")
 	}
 }
@@ -298,8 +306,9 @@ func TestTransport_RejectsReplayTamperOversize(t *testing.T) {
 		return resp.StatusCode
 	}
 	body := []byte("not a real memberlist packet")
+	now := time.Now()
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-	sign(req, key, "127.0.0.1:1", body)
+	sign(req, key, "127.0.0.1:1", "n0", body, now)
 	if code := send(req); code != http.StatusAccepted {
 		t.Fatalf("signed packet: %d", code)
 	}
@@ -309,21 +318,18 @@ func TestTransport_RejectsReplayTamperOversize(t *testing.T) {
 		t.Fatalf("replayed packet: %d", code)
 	}
 	tampered, _ := http.NewRequest("POST", url, strings.NewReader("tampered body of the same size"))
-	sign(tampered, key, "127.0.0.1:1", body)
+	sign(tampered, key, "127.0.0.1:1", "n0", body, now)
 	if code := send(tampered); code != http.StatusUnauthorized {
 		t.Fatalf("tampered packet: %d", code)
 	}
 	spoofed, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-	sign(spoofed, key, "127.0.0.1:1", body)
+	sign(spoofed, key, "127.0.0.1:1", "n0", body, now)
 	spoofed.Header.Set(hdrFrom, "127.0.0.1:2")
 	if code := send(spoofed); code != http.StatusUnauthorized {
 		t.Fatalf("spoofed sender: %d", code)
 	}
 	stale, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-	stale.Header.Set(hdrFrom, "127.0.0.1:1")
-	stale.Header.Set(hdrTimestamp, fmt.Sprint(time.Now().Add(-time.Hour).UnixMilli()))
-	stale.Header.Set(hdrNonce, "abc")
-	stale.Header.Set(hdrSignature, fmt.Sprintf("%x", signature(key, "POST", GossipPath, "127.0.0.1:1", stale.Header.Get(hdrTimestamp), "abc", body)))
+	sign(stale, key, "127.0.0.1:1", "n0", body, now.Add(-time.Hour))
 	if code := send(stale); code != http.StatusUnauthorized {
 		t.Fatalf("stale packet: %d", code)
 	}
@@ -333,7 +339,7 @@ func TestTransport_RejectsReplayTamperOversize(t *testing.T) {
 	}
 	big := make([]byte, MaxPacket+1)
 	oversize, _ := http.NewRequest("POST", url, bytes.NewReader(big))
-	sign(oversize, key, "127.0.0.1:1", big)
+	sign(oversize, key, "127.0.0.1:1", "n0", big, now)
 	if code := send(oversize); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversize packet: %d", code)
 	}
@@ -350,7 +356,7 @@ func TestTransport_StreamKeepsBufferedBytes(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	adv := ln.Addr().(*net.TCPAddr)
 	log := slog.New(slog.DiscardHandler)
-	server := newTransport(adv, "http", nil, keys.signing, newVerifier([][]byte{keys.signing}, time.Minute, 100), log, newMetrics())
+	server := newTransport(adv, "http", nil, keys.signing, newVerifier([][]byte{keys.signing}, time.Minute, "server"), log, newMetrics(), nil)
 	go (&http.Server{Handler: server}).Serve(ln)
 	defer ln.Close()
 
@@ -363,7 +369,7 @@ func TestTransport_StreamKeepsBufferedBytes(t *testing.T) {
 	req, _ := http.NewRequest("POST", "http://"+adv.String()+GossipPath, nil)
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", upgradeProto)
-	sign(req, keys.signing, "127.0.0.1:1", nil)
+	sign(req, keys.signing, "127.0.0.1:1", "server", nil, time.Now())
 	var buf bytes.Buffer
 	req.Write(&buf)
 	buf.WriteString("ping")
@@ -381,13 +387,13 @@ func TestTransport_StreamKeepsBufferedBytes(t *testing.T) {
 	}
 
 	// Client side: "pong" right behind the 101.
-	client := newTransport(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, "http", nil, keys.signing, nil, log, newMetrics())
+	client := newTransport(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, "http", nil, keys.signing, nil, log, newMetrics(), nil)
 	go func() {
 		conn := <-server.StreamCh()
 		conn.Write([]byte("pong"))
 		conn.Close()
 	}()
-	conn, err := client.DialTimeout(adv.String(), 2*time.Second)
+	conn, err := client.DialAddressTimeout(memberlist.Address{Addr: adv.String(), Name: "server"}, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,14 +463,17 @@ func TestAuthenticate(t *testing.T) {
 	if code := post(from("127.0.0.2"), url, "hello"); code != http.StatusUnauthorized {
 		t.Errorf("unsigned request with a cookie: %d, want 401", code)
 	}
-	resp, err := signed.c.Request(context.Background(), "POST", url, "/x", []byte("hello"))
+	self := flowg.Peer{NodeID: "s0", Endpoint: url}
+	resp, err := signed.c.Request(context.Background(), self, "POST", "/x", nil, []byte("hello"))
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("signed request: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	if code := post(from("127.0.0.2"), url, "more than sixteen bytes"); code != http.StatusRequestEntityTooLarge {
-		t.Errorf("oversize body: %d, want 413", code)
+	resp, err = signed.c.Request(context.Background(), self, "POST", "/x", nil, []byte("more than sixteen bytes"))
+	if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversize signed body: %v %v, want 413", resp.Status, err)
 	}
+	resp.Body.Close()
 
 	open := startNode(t, "o0", "127.0.0.4:0", t.TempDir(), "")
 	url = serve(open)

@@ -12,6 +12,7 @@ type metrics struct {
 	streams  *prometheus.CounterVec
 	dropped  *prometheus.CounterVec
 	rejected *prometheus.CounterVec
+	refusals *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -31,19 +32,25 @@ func newMetrics() *metrics {
 		}, []string{"reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowg_cluster_rejected_requests_total",
-			Help: "Requests to /cluster/* rejected, by reason (unauthenticated, oversize, bad_sender).",
+			Help: "Requests to /cluster/* rejected, by reason (unsigned, bad_signature, clock_skew, wrong_node, replay, body_digest, oversize, bad_sender, not_a_member).",
 		}, []string{"reason"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowg_cluster_peer_answers_total",
+			Help: "Answers of peers to this node's signed requests, by outcome (accepted, clock_offset, cookie_mismatch, wrong_node, not_a_member).",
+		}, []string{"outcome"}),
 	}
 	for _, d := range []string{"in", "out"} {
 		m.packets.WithLabelValues(d)
 		m.bytes.WithLabelValues(d)
 	}
-	m.rejected.WithLabelValues("unauthenticated")
+	for _, r := range []string{rejectUnsigned, rejectSignature, rejectClock, rejectWrongNode, rejectReplay} {
+		m.rejected.WithLabelValues(r)
+	}
 	return m
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.packets, m.bytes, m.streams, m.dropped, m.rejected}
+	return []prometheus.Collector{m.packets, m.bytes, m.streams, m.dropped, m.rejected, m.refusals}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {

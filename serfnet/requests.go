@@ -3,34 +3,32 @@ package serfnet
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/hashicorp/serf/serf"
+
+	flowg "github.com/flowg-server/flowg-server"
 )
 
 // Other cluster traffic than gossip (replication) rides the same
 // management port and the same request signing.
 
 // Authenticate wraps h so that it serves only requests signed with the
-// cluster's key when there is a cookie (unsigned, replayed or tampered
-// requests are answered 401 and counted as gossip's are). Without a cookie
-// there is no key: it then serves only requests from the address of a
-// member (403 otherwise), which keeps out hosts that have not even joined.
-// The body is read first, up to maxBody bytes (413 beyond), and handed to
-// h in full.
+// cluster's key when there is a cookie (unsigned, replayed, tampered or
+// misaddressed requests are answered 401 and counted as gossip's are,
+// before their body is read). Without a cookie there is no key: it then
+// serves only requests from the address of a member (403 otherwise),
+// which keeps out hosts that have not even joined. The body is then read,
+// up to maxBody bytes (413 beyond), and handed to h in full.
 func (c *Cluster) Authenticate(h http.Handler, maxBody int64) http.Handler {
 	t := c.transport
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, ok := t.readBody(w, r, maxBody)
-		if !ok || !t.verified(w, r, body) {
-			return
-		}
-		if t.verify == nil && !c.fromMember(r.RemoteAddr) {
-			t.reject(w, r, "not_a_member", http.StatusForbidden, errNotMember)
+		body, ok := t.authenticated(w, r, maxBody, c.fromMember)
+		if !ok {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -38,7 +36,6 @@ func (c *Cluster) Authenticate(h http.Handler, maxBody int64) http.Handler {
 	})
 }
 
-var errNotMember = errors.New("the sender is not a member of the cluster")
 
 // fromMember reports whether addr's IP is an alive member's.
 func (c *Cluster) fromMember(addr string) bool {
@@ -55,17 +52,25 @@ func (c *Cluster) fromMember(addr string) bool {
 	return false
 }
 
-// Request sends a signed request to path on a node's management endpoint
-// (its URL, as in the endpoint tag). The response may be held open by the
-// other node (a long poll): ctx bounds it.
-func (c *Cluster) Request(ctx context.Context, method, endpoint, path string, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, endpoint+path, bytes.NewReader(body))
+// Request sends a signed request to path (with its query) on a node's
+// management endpoint (its URL, as in the endpoint tag), addressed to that
+// node's ID so that no other node accepts it; header is added as it is.
+// The response may be held open by the other node (a long poll): ctx
+// bounds it. A refusal is noted in the node's view of its peers (see
+// Problems).
+func (c *Cluster) Request(ctx context.Context, to flowg.Peer, method, path string, header http.Header, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, to.Endpoint+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
+	maps.Copy(req.Header, header)
 	req.Header.Set("Content-Type", "application/octet-stream")
-	sign(req, c.transport.signing, c.transport.advertise.String(), body)
-	return c.requestClient().Do(req)
+	sign(req, c.transport.signing, c.transport.advertise.String(), to.NodeID, body, c.transport.now())
+	resp, err := c.requestClient().Do(req)
+	if err == nil {
+		c.transport.peers.answered(to.NodeID, resp)
+	}
+	return resp, err
 }
 
 func (c *Cluster) requestClient() *http.Client {

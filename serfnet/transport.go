@@ -46,12 +46,14 @@ type Transport struct {
 	log       *slog.Logger
 	m         *metrics
 	client    *http.Client
+	now       func() time.Time
+	peers     *peerHealth
 
 	packetCh chan *memberlist.Packet
 	streamCh chan net.Conn
 
 	mu       sync.Mutex
-	peers    map[string]*peer
+	queues   map[string]*peer
 	shutdown atomic.Bool
 	done     chan struct{}
 
@@ -65,10 +67,14 @@ type Transport struct {
 var _ memberlist.NodeAwareTransport = (*Transport)(nil)
 
 type peer struct {
-	q chan []byte
+	q    chan []byte
+	name atomic.Pointer[string] // the peer's node ID, when memberlist knows it
 }
 
-func newTransport(advertise *net.TCPAddr, scheme string, tlsConfig *tls.Config, signing []byte, v *verifier, log *slog.Logger, m *metrics) *Transport {
+func newTransport(advertise *net.TCPAddr, scheme string, tlsConfig *tls.Config, signing []byte, v *verifier, log *slog.Logger, m *metrics, now func() time.Time) *Transport {
+	if now == nil {
+		now = time.Now
+	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	var protocols *http.Protocols
 	if scheme == "http" {
@@ -92,8 +98,10 @@ func newTransport(advertise *net.TCPAddr, scheme string, tlsConfig *tls.Config, 
 		},
 		packetCh: make(chan *memberlist.Packet, 1024),
 		streamCh: make(chan net.Conn, 64),
-		peers:    map[string]*peer{},
+		queues:   map[string]*peer{},
 		done:     make(chan struct{}),
+		now:      now,
+		peers:    newPeerHealth(log, m, now),
 	}
 }
 
@@ -138,11 +146,14 @@ func (t *Transport) WriteToAddress(b []byte, addr memberlist.Address) (time.Time
 	}
 	buf := append([]byte(nil), b...)
 	t.mu.Lock()
-	p := t.peers[addr.Addr]
+	p := t.queues[addr.Addr]
 	if p == nil {
 		p = &peer{q: make(chan []byte, peerQueue)}
-		t.peers[addr.Addr] = p
+		t.queues[addr.Addr] = p
 		go t.sendLoop(addr.Addr, p)
+	}
+	if addr.Name != "" {
+		p.name.Store(&addr.Name)
 	}
 	select {
 	case p.q <- buf:
@@ -162,7 +173,11 @@ func (t *Transport) sendLoop(addr string, p *peer) {
 	for {
 		select {
 		case b := <-p.q:
-			t.post(url, addr, b)
+			to := addr
+			if n := p.name.Load(); n != nil {
+				to = *n
+			}
+			t.post(url, addr, to, b)
 			idle.Reset(time.Minute)
 		case <-idle.C:
 			t.mu.Lock()
@@ -171,7 +186,7 @@ func (t *Transport) sendLoop(addr string, p *peer) {
 				idle.Reset(time.Minute)
 				continue
 			}
-			delete(t.peers, addr)
+			delete(t.queues, addr)
 			t.mu.Unlock()
 			return
 		case <-t.done:
@@ -180,7 +195,8 @@ func (t *Transport) sendLoop(addr string, p *peer) {
 	}
 }
 
-func (t *Transport) post(url, addr string, b []byte) {
+// post sends one packet to addr, addressed (and signed) to the node to.
+func (t *Transport) post(url, addr, to string, b []byte) {
 	if t.dropped(addr) {
 		return
 	}
@@ -189,7 +205,7 @@ func (t *Transport) post(url, addr string, b []byte) {
 		return
 	}
 	req.Header.Set("User-Agent", "") // an empty User-Agent is not sent
-	sign(req, t.signing, t.advertise.String(), b)
+	sign(req, t.signing, t.advertise.String(), to, b, t.now())
 	resp, err := t.client.Do(req)
 	if err != nil {
 		t.m.dropped.WithLabelValues("send_failed").Inc()
@@ -198,6 +214,7 @@ func (t *Transport) post(url, addr string, b []byte) {
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	resp.Body.Close()
+	t.peers.answered(to, resp)
 	if resp.StatusCode != http.StatusAccepted {
 		t.m.dropped.WithLabelValues("refused").Inc()
 		t.log.Debug("gossip packet refused", "to", addr, "status", resp.StatusCode)
@@ -241,7 +258,11 @@ func (t *Transport) DialAddressTimeout(addr memberlist.Address, timeout time.Dur
 	req, _ := http.NewRequest(http.MethodPost, t.scheme+"://"+addr.Addr+GossipPath, nil)
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", upgradeProto)
-	sign(req, t.signing, t.advertise.String(), nil)
+	to := addr.Name
+	if to == "" {
+		to = addr.Addr
+	}
+	sign(req, t.signing, t.advertise.String(), to, nil, t.now())
 	if err := req.Write(conn); err != nil {
 		conn.Close()
 		return nil, err
@@ -253,6 +274,7 @@ func (t *Transport) DialAddressTimeout(addr memberlist.Address, timeout time.Dur
 		return nil, err
 	}
 	resp.Body.Close()
+	t.peers.answered(to, resp)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		conn.Close()
 		return nil, fmt.Errorf("stream to %s refused: %s", addr.Addr, resp.Status)
@@ -288,14 +310,8 @@ func (t *Transport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	upgrade := r.Header.Get("Upgrade") == upgradeProto
-	var body []byte
-	if !upgrade {
-		var ok bool
-		if body, ok = t.readBody(w, r, MaxPacket); !ok {
-			return
-		}
-	}
-	if !t.verified(w, r, body) {
+	body, ok := t.authenticated(w, r, MaxPacket, nil)
+	if !ok {
 		return
 	}
 	if t.shutdown.Load() {
@@ -308,7 +324,7 @@ func (t *Transport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fromAddr, err := net.ResolveTCPAddr("tcp", from)
 	if err != nil {
-		t.reject(w, r, "bad_sender", http.StatusBadRequest, err)
+		t.reject(w, r, rejectf("bad_sender", "%v", err))
 		return
 	}
 	if !upgrade {
@@ -342,39 +358,73 @@ func (t *Transport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readBody reads a request's body up to max bytes, answering 413 beyond.
-func (t *Transport) readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-	if err != nil {
-		t.reject(w, r, "oversize", http.StatusRequestEntityTooLarge, err)
+// authenticated reads a request's body once the request is known to come
+// from the cluster, and returns it. With a cookie the signature, the
+// timestamp, the receiver and the nonce are checked on the headers alone,
+// before a byte of the body is read, so that an unauthenticated sender
+// costs no memory; then the body is read, up to maxBody bytes (413 beyond),
+// and checked against its signed digest. Without a cookie, member (when
+// set) says whether the sender's address may send at all.
+func (t *Transport) authenticated(w http.ResponseWriter, r *http.Request, maxBody int64, member func(addr string) bool) ([]byte, bool) {
+	var digest string
+	if t.verify != nil {
+		d, err := t.verify.verifyHeaders(r, t.now())
+		if err != nil {
+			t.reject(w, r, err)
+			return nil, false
+		}
+		digest = d
+	} else if member != nil && !member(r.RemoteAddr) {
+		t.reject(w, r, errNotMember)
 		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		t.reject(w, r, rejectf("oversize", "body is larger than %d bytes or was cut: %v", maxBody, err))
+		return nil, false
+	}
+	if t.verify != nil {
+		if err := verifyBody(digest, body); err != nil {
+			t.reject(w, r, err)
+			return nil, false
+		}
 	}
 	return body, true
 }
 
-// verified checks a request's signature when there is a cookie, answering
-// 401 when it does not hold.
-func (t *Transport) verified(w http.ResponseWriter, r *http.Request, body []byte) bool {
-	if t.verify == nil {
-		return true
-	}
-	if err := t.verify.verify(r, body, time.Now()); err != nil {
-		t.reject(w, r, "unauthenticated", http.StatusUnauthorized, err)
-		return false
-	}
-	return true
-}
-
 // reject answers a refused request and counts it; the log gets at most one
 // line every 10 s, so that a flood of bad requests cannot flood the log.
-func (t *Transport) reject(w http.ResponseWriter, r *http.Request, reason string, status int, err error) {
-	t.m.rejected.WithLabelValues(reason).Inc()
+// The answer names the reason (hdrReject) and carries this node's clock
+// (hdrTime), so that the sender can tell a clock offset from a cookie
+// mismatch.
+func (t *Transport) reject(w http.ResponseWriter, r *http.Request, err error) {
+	code, status := "unauthenticated", http.StatusUnauthorized
+	var re *rejectError
+	switch {
+	case errors.Is(err, errNotMember):
+		code, status = "not_a_member", http.StatusForbidden
+	case errors.As(err, &re):
+		code = re.code
+		switch code {
+		case "oversize":
+			status = http.StatusRequestEntityTooLarge
+		case "bad_sender":
+			status = http.StatusBadRequest
+		}
+	}
+	t.m.rejected.WithLabelValues(code).Inc()
 	now := time.Now().UnixNano()
 	if last := t.lastRejectLog.Load(); now-last > int64(10*time.Second) && t.lastRejectLog.CompareAndSwap(last, now) {
 		t.log.Warn("cluster request rejected (one line per 10 s; see flowg_cluster_rejected_requests_total)",
-			"remote", r.RemoteAddr, "path", r.URL.Path, "reason", err.Error())
+			"remote", r.RemoteAddr, "from", r.Header.Get(hdrFrom), "path", r.URL.Path, "reason", err.Error())
 	}
-	http.Error(w, reason+": "+err.Error(), status)
+	w.Header().Set(hdrReject, code)
+	w.Header().Set(hdrTime, strconv.FormatInt(t.now().UnixMilli(), 10))
+	if status == http.StatusRequestEntityTooLarge || status == http.StatusUnauthorized {
+		// The body was not read (or not all of it): do not wait for it.
+		w.Header().Set("Connection", "close")
+	}
+	http.Error(w, code+": "+err.Error(), status)
 }
 
 // ConfigureServer lets the management server take gossip packets over

@@ -24,7 +24,7 @@ func newMetrics() *metrics {
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowg_syslog_dropped_total",
-			Help: "Syslog messages or connections dropped, by reason (origin, oversize, queue_full, connections, store).",
+			Help: "Syslog messages or connections dropped, by reason (origin, oversize, queue_full, connections, client_connections, store, shutdown).",
 		}, []string{"reason"}),
 		parseErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_syslog_parse_errors_total", Help: "Syslog messages stored raw because they did not parse.",
@@ -33,7 +33,7 @@ func newMetrics() *metrics {
 			Name: "flowg_syslog_connections", Help: "Open syslog TCP connections.",
 		}),
 	}
-	for _, r := range []string{"origin", "oversize", "queue_full", "connections", "store"} {
+	for _, r := range []string{"origin", "oversize", "queue_full", "connections", "client_connections", "store", "shutdown"} {
 		m.dropped.WithLabelValues(r)
 	}
 	return m

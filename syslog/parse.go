@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -38,9 +39,33 @@ var bom = []byte{0xEF, 0xBB, 0xBF}
 var severityLevel = [8]string{"error", "error", "error", "error", "warn", "info", "info", "debug"}
 
 // Parse parses msg, received at now. A message that does not parse is kept:
-// its raw text goes to "message" and the reason to "parse_error".
+// its raw text goes to "message" and the reason to "parse_error". The
+// record always fits the record limits (flowg.Record.Validate): one that
+// would not is stored as its raw text, cut to the field value limit, with
+// the reason in "parse_error", so that it never fails the batch it is
+// stored with.
 func (p *Parser) Parse(msg []byte, now time.Time) flowg.Record {
 	msg = bytes.TrimRight(msg, "\r\n\x00")
+	rec := p.parse(msg, now)
+	if err := rec.Validate(); err != nil {
+		raw := validUTF8(msg)
+		rec = flowg.Record{Timestamp: rec.Timestamp, Fields: map[string]string{
+			"parse_error": "message breaks a record limit, stored raw: " + err.Error(),
+		}}
+		if len(raw) > flowg.MaxFieldValueLen {
+			// Cut at the limit; a rune cut in two is dropped.
+			raw = strings.ToValidUTF8(raw[:flowg.MaxFieldValueLen], "")
+			rec.Fields["truncated"] = "true"
+		}
+		rec.Fields["message"] = raw
+		if rec.Validate() != nil { // a timestamp out of range: the receive time
+			rec.Timestamp = now
+		}
+	}
+	return rec
+}
+
+func (p *Parser) parse(msg []byte, now time.Time) flowg.Record {
 	rec := flowg.Record{Timestamp: now, Fields: make(map[string]string, 12)}
 	m, err := p.machineFor(msg).Parse(msg)
 	base, ok := baseOf(m)
@@ -83,7 +108,7 @@ func (p *Parser) Parse(msg []byte, now time.Time) flowg.Record {
 		if m5.StructuredData != nil {
 			for id, params := range *m5.StructuredData {
 				for k, v := range params {
-					if len(f) >= flowg.MaxFieldsPerRecord {
+					if len(f) >= flowg.MaxFieldsPerRecord-1 { // room for parse_error
 						f["parse_error"] = fmt.Sprintf("more than %d structured data parameters; the rest were dropped", flowg.MaxFieldsPerRecord)
 						return rec
 					}

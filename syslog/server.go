@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,9 @@ type Config struct {
 	MaxMessageSize int
 	// MaxConnections bounds the open TCP connections. Default 1024.
 	MaxConnections int
+	// MaxConnectionsPerClient bounds the open TCP connections from one IP
+	// address, so that one client cannot take every connection. Default 32.
+	MaxConnectionsPerClient int
 	// IdleTimeout closes a TCP connection that sends nothing for this long.
 	// Default 5m.
 	IdleTimeout time.Duration
@@ -63,7 +67,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Bind: ":5514", Protocol: "udp", Stream: "syslog",
-		MaxMessageSize: 64 << 10, MaxConnections: 1024, IdleTimeout: 5 * time.Minute,
+		MaxMessageSize: 64 << 10, MaxConnections: 1024, MaxConnectionsPerClient: 32, IdleTimeout: 5 * time.Minute,
 		QueueSize: 65536, BatchSize: 2000, FlushInterval: 100 * time.Millisecond, UDPReaders: 2,
 	}
 }
@@ -77,7 +81,7 @@ func (c Config) Validate() error {
 		return errors.New("syslog: TLS needs the tcp protocol")
 	case c.MaxMessageSize < 480 || c.MaxMessageSize > 1<<20:
 		return errors.New("syslog: max message size must be from 480 bytes to 1 MiB")
-	case c.MaxConnections < 1 || c.QueueSize < 1 || c.BatchSize < 1 || c.FlushInterval <= 0 || c.IdleTimeout <= 0 || c.UDPReaders < 1:
+	case c.MaxConnections < 1 || c.MaxConnectionsPerClient < 1 || c.QueueSize < 1 || c.BatchSize < 1 || c.FlushInterval <= 0 || c.IdleTimeout <= 0 || c.UDPReaders < 1:
 		return errors.New("syslog: connection, queue, batch, flush, idle and reader settings must be positive")
 	}
 	return flowg.ValidateStreamName(c.Stream)
@@ -98,8 +102,16 @@ type Server struct {
 	readers   sync.WaitGroup // goroutines that read from the network
 	batchers  sync.WaitGroup
 	closeOnce sync.Once
-	mu        sync.Mutex
-	open      map[net.Conn]struct{}
+	drained   chan struct{} // closed once every goroutine has ended
+	// stop is cancelled when Close's deadline passes: a batcher still
+	// storing and a reader held back by a full queue give up then.
+	stop     context.Context
+	stopNow  context.CancelFunc
+	mu       sync.Mutex
+	closed   bool
+	open     map[net.Conn]struct{}
+	perIP    map[netip.Addr]int
+	lastFull atomic.Int64 // unix ns of the last "too many connections" log line
 }
 
 // Listen opens the listener; Serve starts taking messages.
@@ -113,8 +125,9 @@ func Listen(cfg Config, sink Sink) (*Server, error) {
 	s := &Server{
 		cfg: cfg, sink: sink, log: cfg.Logger.With("component", "syslog"), m: newMetrics(),
 		queue: make(chan flowg.Record, cfg.QueueSize), conns: make(chan struct{}, cfg.MaxConnections),
-		open: map[net.Conn]struct{}{},
+		open: map[net.Conn]struct{}{}, perIP: map[netip.Addr]int{}, drained: make(chan struct{}),
 	}
+	s.stop, s.stopNow = context.WithCancel(context.Background())
 	if cfg.Registerer != nil {
 		if err := s.m.register(cfg.Registerer); err != nil {
 			return nil, err
@@ -165,29 +178,38 @@ func (s *Server) Serve() {
 }
 
 // Close stops taking messages, closes every connection, and returns once
-// every message already read is stored (or ctx ends).
+// every message already read is stored and every goroutine of the
+// listener has ended, or when ctx ends: then what is not stored yet is
+// given up (the batchers and the readers waiting on a full queue stop at
+// once) and the error says how much.
 func (s *Server) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true // a connection accepted from now on is closed at once
 		if s.udp != nil {
 			s.udp.Close()
 		} else {
 			s.tcp.Close()
-			s.mu.Lock()
 			for c := range s.open {
 				c.Close()
 			}
-			s.mu.Unlock()
 		}
-		s.readers.Wait()
-		close(s.queue)
+		s.mu.Unlock()
+		go func() {
+			s.readers.Wait()
+			close(s.queue)
+			s.batchers.Wait()
+			close(s.drained)
+		}()
 	})
-	done := make(chan struct{})
-	go func() { s.batchers.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.drained:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("syslog: %d messages not stored before the deadline: %w", len(s.queue), ctx.Err())
+		pending := len(s.queue)
+		s.stopNow()
+		<-s.drained
+		return fmt.Errorf("syslog: %d messages not stored before the deadline: %w", pending, ctx.Err())
 	}
 }
 
@@ -243,7 +265,11 @@ func (s *Server) enqueue(rec flowg.Record, wait bool) {
 		s.m.parseErrors.Inc()
 	}
 	if wait {
-		s.queue <- rec
+		select {
+		case s.queue <- rec:
+		case <-s.stop.Done():
+			s.m.dropped.WithLabelValues("shutdown").Inc()
+		}
 		return
 	}
 	select {
@@ -272,23 +298,60 @@ func (s *Server) acceptTCP() {
 		select {
 		case s.conns <- struct{}{}:
 		default:
-			s.m.dropped.WithLabelValues("connections").Inc()
-			c.Close()
+			s.refuseConn(c, "connections", "the listener holds --syslog-max-connections connections")
 			continue
 		}
+		ip := ipOf(c.RemoteAddr())
 		s.mu.Lock()
+		switch {
+		case s.closed:
+			// Close swept the open connections already; this one escaped
+			// the sweep and would hold Close up.
+			s.mu.Unlock()
+			<-s.conns
+			c.Close()
+			return
+		case s.perIP[ip] >= s.cfg.MaxConnectionsPerClient:
+			s.mu.Unlock()
+			<-s.conns
+			s.refuseConn(c, "client_connections", "this client holds --syslog-max-connections-per-client connections")
+			continue
+		}
+		s.perIP[ip]++
 		s.open[c] = struct{}{}
 		s.mu.Unlock()
-		s.readers.Go(func() { s.serveConn(c) })
+		s.readers.Go(func() { s.serveConn(c, ip) })
 	}
 }
 
-func (s *Server) serveConn(c net.Conn) {
+// refuseConn closes a connection over a limit, counts it, and logs at most
+// one line every 10 s.
+func (s *Server) refuseConn(c net.Conn, reason, why string) {
+	s.m.dropped.WithLabelValues(reason).Inc()
+	now := time.Now().UnixNano()
+	if last := s.lastFull.Load(); now-last > int64(10*time.Second) && s.lastFull.CompareAndSwap(last, now) {
+		s.log.Warn("syslog connection refused: "+why+" (one line per 10 s; see flowg_syslog_dropped_total)", "remote", c.RemoteAddr().String())
+	}
+	c.Close()
+}
+
+func ipOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
 	s.m.connections.Inc()
 	defer func() {
 		c.Close()
 		s.mu.Lock()
 		delete(s.open, c)
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
 		s.mu.Unlock()
 		<-s.conns
 		s.m.connections.Dec()
@@ -334,7 +397,7 @@ func (s *Server) batcher() {
 		if len(batch) == 0 {
 			return
 		}
-		err := s.sink.Append(context.Background(), s.cfg.Stream, batch)
+		err := s.sink.Append(s.stop, s.cfg.Stream, batch)
 		if err != nil {
 			s.m.dropped.WithLabelValues("store").Add(float64(len(batch)))
 			s.log.Error("cannot store syslog messages", "records", len(batch), "err", err)

@@ -145,7 +145,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"http":     advertiseAddr("", httpLn.Addr()),
 		"syslog":   advertiseHostPort(sl.Addr().String()),
 
-		replica.OriginTag: st.Logs.Origin(),
+		replica.OriginTag:   st.Logs.Origin(),
+		replica.VersionsTag: replica.DefaultVersions,
 	}
 	cluster, err := serfnet.New(ccfg)
 	if err != nil {
@@ -162,7 +163,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Logs: newCopiedLogs(st.Logs, rep, c.copyTimeout, reg), Auth: st.Auth, Cluster: rep, Replication: rep,
-		Logger: log, Registerer: reg, Gatherer: reg,
+		Peers: cluster, Logger: log, Registerer: reg, Gatherer: reg,
 	})
 	if err != nil {
 		return err

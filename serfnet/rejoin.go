@@ -1,0 +1,92 @@
+package serfnet
+
+import (
+	"bufio"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/serf/serf"
+)
+
+// snapshotPeers reads the nodes Serf's snapshot last knew alive, as
+// "name/ip:port" join addresses, leaving out self. Serf replays the same
+// file when it starts and tries those nodes once; its Snapshotter keeps
+// the list to itself, so the file (one "alive: name addr" or "not-alive:
+// name" line per change, a format Serf has kept since its first release)
+// is read here too, for the retries Serf does not make.
+func snapshotPeers(path, self string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	alive := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "alive: "):
+			name, addr, ok := strings.Cut(strings.TrimPrefix(line, "alive: "), " ")
+			if ok && name != self {
+				alive[name] = addr
+			}
+		case strings.HasPrefix(line, "not-alive: "):
+			delete(alive, strings.TrimPrefix(line, "not-alive: "))
+		case line == "leave":
+			// A graceful leave keeps the list: RejoinAfterLeave is on.
+		}
+	}
+	var out []string
+	for name, addr := range alive {
+		out = append(out, name+"/"+addr)
+	}
+	return out
+}
+
+// rejoinPrevious keeps joining the nodes of the snapshot, with jittered
+// backoff from 1 s to 30 s, until this node has exchanged state with one
+// of them or learnt of an alive member some other way. Serf tries them
+// once at start; when that one try fails (the peers were busy, or a stream
+// was refused) a node restarted with no join flags would otherwise stay
+// alone until a peer happened to push its state.
+func (c *Cluster) rejoinPrevious(addrs []string) {
+	backoff := time.Second
+	first := true
+	for {
+		if c.aliveOthers() > 0 {
+			if !first {
+				c.log.Info("rejoined the cluster through the snapshot's nodes")
+			}
+			return
+		}
+		if !first {
+			if n, err := c.serf.Join(addrs, true); n > 0 {
+				c.log.Info("rejoined the cluster through the snapshot's nodes", "reached", n)
+				return
+			} else if backoff == time.Second {
+				c.log.Warn("cannot reach any node of the snapshot yet; retrying with backoff", "nodes", len(addrs), "err", err)
+			}
+			backoff = min(backoff*2, 30*time.Second)
+		}
+		first = false
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-c.done:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// aliveOthers counts the alive members other than this node.
+func (c *Cluster) aliveOthers() int {
+	n := 0
+	for _, m := range c.serf.Members() {
+		if m.Name != c.cfg.NodeID && m.Status == serf.StatusAlive {
+			n++
+		}
+	}
+	return n
+}
