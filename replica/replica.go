@@ -119,9 +119,9 @@ type Config struct {
 	// speaks, as "min-max"; advertise the same as the member tag
 	// VersionsTag. Default DefaultVersions; tests set others to play a
 	// node of another release.
-	Versions string
-	Logger   *slog.Logger
-	Registerer               prometheus.Registerer
+	Versions   string
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Replicator runs the replication of one node.

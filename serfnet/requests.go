@@ -36,7 +36,6 @@ func (c *Cluster) Authenticate(h http.Handler, maxBody int64) http.Handler {
 	})
 }
 
-
 // fromMember reports whether addr's IP is an alive member's.
 func (c *Cluster) fromMember(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
