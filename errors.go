@@ -24,4 +24,10 @@ var (
 	ErrUnknownRole = errors.New("unknown role")
 	// ErrClosed is returned once shutdown has begun.
 	ErrClosed = errors.New("store is closed")
+	// ErrDiskFull is a write refused because the disk has too little free
+	// space left; reads still work, and writes resume once space returns.
+	ErrDiskFull = errors.New("not enough free disk space")
+	// ErrBusy is a request refused because a bounded queue is full; the
+	// client should retry shortly.
+	ErrBusy = errors.New("busy; retry shortly")
 )

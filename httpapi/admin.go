@@ -1,12 +1,29 @@
 package httpapi
 
 import (
+	"errors"
+	"math"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	flowg "github.com/flowg-server/flowg-server"
 )
 
+// clientIP is the address a request came from (no proxy header is
+// trusted).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// login checks a password and opens a session. Failed logins are counted
+// per user name and per address; past the budget of either, logins answer
+// 429 with Retry-After before any password is hashed.
 func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Username string `json:"username"`
@@ -20,7 +37,25 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, errorf(http.StatusBadRequest, "username and password are required"))
 		return
 	}
+	now, addr := time.Now(), clientIP(r)
+	d := a.loginByAddr.take(addr, now)
+	if d == 0 {
+		if d = a.loginByUser.take(in.Username, now); d > 0 {
+			a.loginByAddr.refund(addr)
+		}
+	}
+	if d > 0 {
+		a.m.loginThrottled.Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+		a.writeError(w, r, errorf(http.StatusTooManyRequests, "too many failed logins for this user or from this address; retry in %s", d.Round(time.Second)))
+		return
+	}
 	tok, err := a.cfg.Auth.Login(r.Context(), in.Username, in.Password)
+	if !errors.Is(err, flowg.ErrBadCredentials) {
+		// Only a wrong password counts against the budgets.
+		a.loginByUser.refund(in.Username)
+		a.loginByAddr.refund(addr)
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 
 	flowg "github.com/flowg-server/flowg-server"
 )
@@ -68,11 +69,20 @@ type Limits struct {
 	MaxQueryLimit int
 	// MaxWatchers bounds the live tails open at once. Default 256.
 	MaxWatchers int
+	// LoginFailuresPerUser and LoginFailuresPerAddr are the failed logins
+	// a minute allowed for one user name and from one IP address before
+	// logins answer 429. Defaults 10 and 30.
+	LoginFailuresPerUser, LoginFailuresPerAddr int
+	// MaxIngestInFlight bounds the bytes of ingest bodies being read,
+	// parsed and stored at once; past it ingest answers 429 with
+	// Retry-After. Default 64 MiB.
+	MaxIngestInFlight int64
 }
 
 // DefaultLimits returns the documented limits.
 func DefaultLimits() Limits {
-	return Limits{MaxBodyBytes: 8 << 20, MaxQueryLimit: 10_000, MaxWatchers: 256}
+	return Limits{MaxBodyBytes: 8 << 20, MaxQueryLimit: 10_000, MaxWatchers: 256,
+		LoginFailuresPerUser: 10, LoginFailuresPerAddr: 30, MaxIngestInFlight: 64 << 20}
 }
 
 // maxAdminBody bounds the body of every request but ingest.
@@ -112,6 +122,9 @@ type API struct {
 	// stop ends every live tail when shutdown begins.
 	stop       chan struct{}
 	stopCalled atomic.Bool
+
+	loginByUser, loginByAddr *throttle
+	inflight                 *semaphore.Weighted // bytes of ingest bodies in flight
 }
 
 // New returns an API; it serves nothing until its handlers are mounted.
@@ -129,6 +142,15 @@ func New(cfg Config) (*API, error) {
 	if cfg.Limits.MaxWatchers <= 0 {
 		cfg.Limits.MaxWatchers = d.MaxWatchers
 	}
+	if cfg.Limits.LoginFailuresPerUser <= 0 {
+		cfg.Limits.LoginFailuresPerUser = d.LoginFailuresPerUser
+	}
+	if cfg.Limits.LoginFailuresPerAddr <= 0 {
+		cfg.Limits.LoginFailuresPerAddr = d.LoginFailuresPerAddr
+	}
+	if cfg.Limits.MaxIngestInFlight <= 0 {
+		cfg.Limits.MaxIngestInFlight = d.MaxIngestInFlight
+	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
 	}
@@ -136,6 +158,9 @@ func New(cfg Config) (*API, error) {
 		cfg.Logger = slog.Default()
 	}
 	a := &API{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), stop: make(chan struct{})}
+	a.loginByUser = newThrottle("user", cfg.Limits.LoginFailuresPerUser, a.log)
+	a.loginByAddr = newThrottle("address", cfg.Limits.LoginFailuresPerAddr, a.log)
+	a.inflight = semaphore.NewWeighted(cfg.Limits.MaxIngestInFlight)
 	a.m = newMetrics()
 	if cfg.Registerer != nil {
 		if err := a.m.register(cfg.Registerer); err != nil {
@@ -165,6 +190,10 @@ func NewServer(h http.Handler, tlsConfig *tls.Config, log *slog.Logger) *http.Se
 		Handler:           h,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
+		// HTTP/2 (over TLS, or h2c on the management port): bounded streams
+		// per connection and receive windows, so one connection cannot hold
+		// many bodies at once.
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 64, MaxReceiveBufferPerConnection: 4 << 20, MaxReceiveBufferPerStream: 1 << 20},
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second, // live tails lift it for themselves
 		IdleTimeout:       120 * time.Second,

@@ -214,6 +214,20 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request, text bool) {
 		a.writeError(w, r, errorf(http.StatusServiceUnavailable, "server is shutting down"))
 		return
 	}
+	// The body is weighed before it is read: its declared length, or the
+	// body limit when it has none (chunked).
+	weight := a.cfg.Limits.MaxBodyBytes
+	if r.ContentLength >= 0 && r.ContentLength < weight {
+		weight = max(r.ContentLength, 1)
+	}
+	weight = min(weight, a.cfg.Limits.MaxIngestInFlight)
+	if !a.inflight.TryAcquire(weight) {
+		a.m.ingestBusy.Inc()
+		w.Header().Set("Retry-After", "1")
+		a.reject(w, r, "busy", errorf(http.StatusTooManyRequests, "the node is storing %d bytes of ingest already; retry shortly", a.cfg.Limits.MaxIngestInFlight))
+		return
+	}
+	defer a.inflight.Release(weight)
 	body, err := a.readBody(w, r)
 	if err != nil {
 		a.reject(w, r, "body", err)

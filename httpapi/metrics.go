@@ -17,6 +17,8 @@ type metrics struct {
 	queryRecords    prometheus.Counter
 	watchOpen       prometheus.Gauge
 	watchDropped    prometheus.Counter
+	loginThrottled  prometheus.Counter
+	ingestBusy      prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -43,12 +45,18 @@ func newMetrics() *metrics {
 		watchDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_watch_lagged_total", Help: "Live tails ended because the client fell behind.",
 		}),
+		loginThrottled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowg_login_throttled_total", Help: "Logins answered 429 because of too many failed logins for the user or from the address.",
+		}),
+		ingestBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowg_ingest_busy_total", Help: "Ingest requests answered 429 because --ingest-max-inflight bytes were already in flight.",
+		}),
 	}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
 	var errs []error
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.ingestedRecords, m.ingestRejected, m.queryRecords, m.watchOpen, m.watchDropped} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.ingestedRecords, m.ingestRejected, m.queryRecords, m.watchOpen, m.watchDropped, m.loginThrottled, m.ingestBusy} {
 		errs = append(errs, r.Register(c))
 	}
 	return errors.Join(errs...)

@@ -43,8 +43,10 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, flowg.ErrBuiltin):
 		return http.StatusForbidden
-	case errors.Is(err, flowg.ErrClosed):
+	case errors.Is(err, flowg.ErrClosed), errors.Is(err, flowg.ErrBusy):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, flowg.ErrDiskFull):
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
@@ -68,6 +70,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="flowg"`)
+	}
+	if (status == http.StatusServiceUnavailable || status == http.StatusInsufficientStorage) && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, status, map[string]string{"error": msg})
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -37,6 +38,7 @@ type AuthStore struct {
 	meta       *metaDB
 	argon      Argon2Params
 	sessionTTL time.Duration
+	waiting    atomic.Int32 // password checks waiting for a hashing slot
 	// hashing bounds concurrent password hashes: each takes argon.Memory.
 	hashing chan struct{}
 	// dummyHash is verified against for unknown users, so that a login takes
@@ -121,7 +123,17 @@ func (a *AuthStore) hash(ctx context.Context, password string) (string, error) {
 		a.argon.Memory, a.argon.Time, a.argon.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
+// maxHashWaiters bounds the password checks waiting for a hashing slot;
+// past it a login is refused at once (flowg.ErrBusy) instead of waiting
+// behind a flood.
+const maxHashWaiters = 32
+
 func (a *AuthStore) acquire(ctx context.Context) error {
+	if a.waiting.Add(1) > maxHashWaiters {
+		a.waiting.Add(-1)
+		return flowg.ErrBusy
+	}
+	defer a.waiting.Add(-1)
 	select {
 	case a.hashing <- struct{}{}:
 		return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/peterbourgon/ff/v3"
 
 	flowg "github.com/flowg-server/flowg-server"
@@ -66,7 +68,37 @@ type config struct {
 	syslogAllow                      prefixList
 	logLevel, logFormat              string
 	shutdownTimeout                  time.Duration
+	limits                           limitFlags
 	showVersion, healthProbe         bool
+}
+
+// limitFlags bound what clients may hold of the node.
+type limitFlags struct {
+	httpConns, httpConnsPerClient     int
+	mgmtConns, mgmtConnsPerClient     int
+	syslogConns, syslogConnsPerClient int
+	memory                            byteSize // 0: derived (see memoryBudget)
+	ingestInFlight                    byteSize // 0: an eighth of the memory budget
+	loginPerUser, loginPerAddr        int      // failed logins a minute
+}
+
+// byteSize is a flag of bytes, written as 512MiB, 2GB, 1073741824.
+type byteSize int64
+
+func (b *byteSize) String() string {
+	if *b == 0 {
+		return "0"
+	}
+	return humanize.IBytes(uint64(*b))
+}
+
+func (b *byteSize) Set(v string) error {
+	n, err := humanize.ParseBytes(v)
+	if err != nil || n > math.MaxInt64 {
+		return fmt.Errorf("%q is not a size such as 512MiB or 2GB", v)
+	}
+	*b = byteSize(n)
+	return nil
 }
 
 // consulFlags are the Consul source's settings.
@@ -147,6 +179,16 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
+	fs.IntVar(&c.limits.httpConns, "http-max-connections", 4096, "open connections the public API holds at most; more are closed at once")
+	fs.IntVar(&c.limits.httpConnsPerClient, "http-max-connections-per-client", 256, "open connections the public API holds at most from one IP address")
+	fs.IntVar(&c.limits.mgmtConns, "mgmt-max-connections", 1024, "open connections the management API holds at most")
+	fs.IntVar(&c.limits.mgmtConnsPerClient, "mgmt-max-connections-per-client", 256, "open connections the management API holds at most from one IP address")
+	fs.IntVar(&c.limits.syslogConns, "syslog-max-connections", 1024, "open syslog TCP connections at most")
+	fs.IntVar(&c.limits.syslogConnsPerClient, "syslog-max-connections-per-client", 32, "open syslog TCP connections at most from one IP address")
+	fs.Var(&c.limits.memory, "memory-limit", "memory budget of the node, e.g. 1GiB: the Go memory limit, Badger's caches and memtables and the ingest in flight are sized from it (default: 80% of the cgroup's memory limit when there is one, else 512MiB)")
+	fs.Var(&c.limits.ingestInFlight, "ingest-max-inflight", "bytes of ingest request bodies being read and stored at once; beyond it ingest answers 429 with Retry-After (default: an eighth of --memory-limit)")
+	fs.IntVar(&c.limits.loginPerUser, "auth-login-failures-per-user", 10, "failed logins a minute allowed for one user name before logins for it answer 429")
+	fs.IntVar(&c.limits.loginPerAddr, "auth-login-failures-per-address", 30, "failed logins a minute allowed from one IP address before its logins answer 429")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&c.healthProbe, "health-probe", false, "ask the management /health of the node running with these flags (on --mgmt-bind) and exit 0 when it answers 200, else 1: a container health check for images without curl")
 	fs.Usage = func() {
@@ -254,6 +296,25 @@ func (c *config) validate() error {
 	}
 	if c.retentionEvery < time.Second {
 		return fmt.Errorf("--log-retention-interval %s: must be at least 1s", c.retentionEvery)
+	}
+	for _, l := range []struct {
+		flag string
+		v    int
+	}{
+		{"--http-max-connections", c.limits.httpConns}, {"--http-max-connections-per-client", c.limits.httpConnsPerClient},
+		{"--mgmt-max-connections", c.limits.mgmtConns}, {"--mgmt-max-connections-per-client", c.limits.mgmtConnsPerClient},
+		{"--syslog-max-connections", c.limits.syslogConns}, {"--syslog-max-connections-per-client", c.limits.syslogConnsPerClient},
+		{"--auth-login-failures-per-user", c.limits.loginPerUser}, {"--auth-login-failures-per-address", c.limits.loginPerAddr},
+	} {
+		if l.v < 1 {
+			return fmt.Errorf("%s %d: must be at least 1", l.flag, l.v)
+		}
+	}
+	if c.limits.memory != 0 && c.limits.memory < 128<<20 {
+		return fmt.Errorf("--memory-limit %s: must be at least 128MiB", &c.limits.memory)
+	}
+	if c.limits.ingestInFlight != 0 && c.limits.ingestInFlight < 1<<20 {
+		return fmt.Errorf("--ingest-max-inflight %s: must be at least 1MiB", &c.limits.ingestInFlight)
 	}
 	if c.gcEvery < time.Second {
 		return fmt.Errorf("--log-gc-interval %s: must be at least 1s", c.gcEvery)

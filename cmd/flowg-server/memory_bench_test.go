@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// peakRSS is a process's peak resident set (VmHWM), in bytes.
+func peakRSS(tb testing.TB, pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	tb.Fatal("no VmHWM in /proc/pid/status")
+	return 0
+}
+
+// cpuSeconds is a process's user and system CPU time so far.
+func cpuSeconds(tb testing.TB, pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// BenchmarkMemory reports the peak RSS of a node at its default memory
+// budget while it ingests 2,000,000 records of about 250 bytes in batches
+// of 500 (8 clients), and of a second node that takes the same records as
+// a replica, beside the records per server CPU-second. Target: under
+// 512 MiB each.
+func BenchmarkMemory(b *testing.B) {
+	bin := benchBin(b)
+	for range b.N {
+		withBin(bin, func() { benchMemory(b) })
+	}
+}
+
+func benchMemory(b *testing.B) {
+	dir := b.TempDir()
+	var nodes []*proc
+	for i := range 2 {
+		httpAddr, mgmtAddr := freeAddr(b), freeAddr(b)
+		args := nodeArgs(dir, i, httpAddr, mgmtAddr)
+		if i > 0 {
+			args = append(args, "--cluster-join-node-id", "n0", "--cluster-join-endpoint", "http://"+nodes[0].mgmt)
+		}
+		nodes = append(nodes, start(b, dir, nil, httpAddr, mgmtAddr, args...))
+	}
+	waitMembers(b, nodes, map[string]string{"n0": "alive", "n1": "alive"}, 15*time.Second)
+	ingest, replica := nodes[0], nodes[1]
+	tok := ingest.login("root", "root")
+	const total, batch, clients = 2_000_000, 500, 8
+	bodies := make([][]byte, 64)
+	for i := range bodies {
+		var buf bytes.Buffer
+		buf.WriteString(`{"records":[`)
+		for j := range batch {
+			if j > 0 {
+				buf.WriteByte(',')
+			}
+			json.NewEncoder(&buf).Encode(benchRecord(i*batch+j, time.Time{}).Fields)
+		}
+		buf.WriteString(`]}`)
+		bodies[i] = buf.Bytes()
+	}
+	cpu0 := cpuSeconds(b, ingest.cmd.Process.Pid)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	start := time.Now()
+	for c := range clients {
+		wg.Go(func() {
+			for i := c; i < total/batch; i += clients {
+				for {
+					req, _ := http.NewRequest("POST", "http://"+ingest.http+"/api/v1/streams/bench/logs/struct", bytes.NewReader(bodies[i%len(bodies)]))
+					req.Header.Set("Authorization", "Bearer "+tok)
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusTooManyRequests {
+						refused.Add(1)
+						time.Sleep(50 * time.Millisecond)
+						continue
+					}
+					if resp.StatusCode != 200 {
+						b.Errorf("ingest: %d", resp.StatusCode)
+						return
+					}
+					break
+				}
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	cpu := cpuSeconds(b, ingest.cmd.Process.Pid) - cpu0
+	deadline := time.Now().Add(2 * time.Minute)
+	for metric(b, replica, "flowg_replication_records_applied_total") < total && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	ingestPeak, replicaPeak := peakRSS(b, ingest.cmd.Process.Pid), peakRSS(b, replica.cmd.Process.Pid)
+	b.ReportMetric(float64(ingestPeak>>20), "ingest-peak-MiB")
+	b.ReportMetric(float64(replicaPeak>>20), "replica-peak-MiB")
+	b.ReportMetric(total/cpu, "rec/cpu-s")
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("memory: %d records in batches of %d at the default budget: peak RSS %d MiB on the ingesting node, %d MiB on the replica; %.0f rec/s, %.0f rec per ingest-node CPU-second; %d answers 429; load %s",
+		total, batch, ingestPeak>>20, replicaPeak>>20, total/took.Seconds(), total/cpu, refused.Load(), load)
+}
