@@ -193,12 +193,12 @@ func NewServer(h http.Handler, tlsConfig *tls.Config, log *slog.Logger) *http.Se
 		// HTTP/2 (over TLS, or h2c on the management port): bounded streams
 		// per connection and receive windows, so one connection cannot hold
 		// many bodies at once.
-		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 64, MaxReceiveBufferPerConnection: 4 << 20, MaxReceiveBufferPerStream: 1 << 20},
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second, // live tails lift it for themselves
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		HTTP2:          &http.HTTP2Config{MaxConcurrentStreams: 64, MaxReceiveBufferPerConnection: 4 << 20, MaxReceiveBufferPerStream: 1 << 20},
+		ReadTimeout:    60 * time.Second,
+		WriteTimeout:   60 * time.Second, // live tails lift it for themselves
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 }
 
