@@ -28,6 +28,33 @@ func openBadger(dir string, syncWrites bool, log *slog.Logger, tune func(*badger
 	return db, nil
 }
 
+// DefaultMemoryBudget is the memory budget of the stores when none is
+// given.
+const DefaultMemoryBudget = 512 << 20
+
+// logDBOptions sizes the log database from the node's memory budget.
+// Badger's defaults (five 64 MiB memtables, a 256 MiB block cache, four
+// compactors) make a node of three databases grow past 1.5 GB under
+// ingest. A budget B gives:
+//
+//   - memtables of B/8, from 32 MiB to 128 MiB, two of them (one taking
+//     writes, one being flushed): a transaction may be 15% of a memtable,
+//     so 64 MiB memtables hold an 8 MiB ingest body with its index entries;
+//   - a block cache of B/16 and an index cache of B/32 (table indexes
+//     evicted rather than all held in memory);
+//   - two compactors, each building tables of at most 8 MiB.
+//
+// On a file system too small for these (see fitVolume), memtables and
+// value-log files shrink to fit it.
+func logDBOptions(o *badger.Options, budget int64) {
+	o.MemTableSize = min(max(budget/8, 32<<20), 128<<20)
+	o.NumMemtables = 2
+	o.BlockCacheSize = budget / 16
+	o.IndexCacheSize = budget / 32
+	o.NumCompactors = 2
+	o.BaseTableSize = 8 << 20
+}
+
 // badgerLogger bridges Badger's logger into slog. Badger is chatty at info
 // level, so its info lines go to debug.
 type badgerLogger struct{ l *slog.Logger }

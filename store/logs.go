@@ -25,10 +25,11 @@ const groupBytes = 4 << 20
 
 // LogStore keeps the records of every stream in the log database.
 type LogStore struct {
-	db  *badger.DB
-	cfg *ConfigStore
-	log *slog.Logger
-	m   *metrics
+	db   *badger.DB
+	cfg  *ConfigStore
+	log  *slog.Logger
+	m    *metrics
+	disk *diskGuard
 
 	maxScan int
 
@@ -80,12 +81,12 @@ type opReq struct {
 	done chan error
 }
 
-func openLogs(dir string, syncWrites bool, cfg *ConfigStore, m *metrics, log *slog.Logger, maxScan int, nodeID string) (*LogStore, error) {
+func openLogs(dir string, syncWrites bool, cfg *ConfigStore, m *metrics, log *slog.Logger, maxScan int, nodeID string, budget int64) (*LogStore, error) {
+	var reserve uint64
 	db, err := openBadger(dir, syncWrites, log, func(o *badger.Options) {
-		// 128 MiB memtables give transactions room for the largest batch
-		// (MaxBatchRecords records with MaxIndexedFields index entries each).
-		o.MemTableSize = 128 << 20
-		o.NumMemtables = 3
+		logDBOptions(o, budget)
+		_, total, _ := statfs(dir)
+		reserve = fitVolume(&o.MemTableSize, &o.ValueLogFileSize, total)
 	})
 	if err != nil {
 		return nil, err
@@ -103,6 +104,7 @@ func openLogs(dir string, syncWrites bool, cfg *ConfigStore, m *metrics, log *sl
 		names:    map[uint32]string{},
 		heads:    map[string]uint64{},
 		changed:  make(chan struct{}),
+		disk:     newDiskGuard("log", dir, reserve, log),
 	}
 	if err := s.load(); err != nil {
 		db.Close()
@@ -228,6 +230,9 @@ func (s *LogStore) Append(ctx context.Context, stream string, recs []flowg.Recor
 		req.vals[i] = encodeFields(r.Fields)
 		req.size += len(req.vals[i])
 	}
+	if err := s.disk.check(); err != nil {
+		return err
+	}
 	if _, err := s.cfg.ensureStream(stream); err != nil {
 		return err
 	}
@@ -309,7 +314,10 @@ func (s *LogStore) gather(batch []*appendReq) []*appendReq {
 // commit writes batch in one transaction and answers every request in it.
 func (s *LogStore) commit(batch []*appendReq) {
 	start := time.Now()
-	err := s.commitTxn(batch)
+	err := s.disk.check()
+	if err == nil {
+		err = s.commitTxn(batch)
+	}
 	if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {
 		for _, r := range batch {
 			s.commit([]*appendReq{r})

@@ -106,6 +106,8 @@ type metaDB struct {
 	origin atomic.Pointer[string]
 	// onChange, when set, receives the entries of every local commit.
 	onChange atomic.Pointer[func([]flowg.MetaEntry)]
+	// disk refuses writes on a full disk (nil: no check).
+	disk *diskGuard
 }
 
 func newMetaDB(name string, db *badger.DB, clock *hlc) *metaDB {
@@ -177,6 +179,9 @@ func (t *metaTxn) del(key string) error {
 // update runs fn in a read-write transaction and hands its changes to
 // onChange once committed.
 func (m *metaDB) update(fn func(t *metaTxn) error) error {
+	if err := m.disk.check(); err != nil {
+		return err
+	}
 	t := &metaTxn{m: m}
 	err := m.db.Update(func(txn *badger.Txn) error {
 		t.txn, t.changes = txn, t.changes[:0]

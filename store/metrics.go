@@ -47,6 +47,8 @@ type collector struct {
 	streamBytes  *prometheus.Desc
 	lsmBytes     *prometheus.Desc
 	vlogBytes    *prometheus.Desc
+	diskFree     *prometheus.Desc
+	diskFull     *prometheus.Desc
 	staticValues []prometheus.Collector
 }
 
@@ -58,6 +60,9 @@ func newCollector(s *Store) *collector {
 		streamBytes: prometheus.NewDesc("flowg_stream_bytes", "Bytes of records held by a stream.", []string{"stream"}, nil),
 		lsmBytes:    prometheus.NewDesc("flowg_store_lsm_bytes", "On-disk size of a database's LSM tree.", []string{"db"}, nil),
 		vlogBytes:   prometheus.NewDesc("flowg_store_vlog_bytes", "On-disk size of a database's value log.", []string{"db"}, nil),
+		diskFree:    prometheus.NewDesc("flowg_store_disk_free_bytes", "Free space of the file system holding a database.", []string{"db"}, nil),
+		diskFull: prometheus.NewDesc("flowg_store_disk_full",
+			"1 while a database refuses writes because its file system has less free space than its reserve, else 0.", []string{"db"}, nil),
 		staticValues: []prometheus.Collector{
 			m.storedRecords, m.commitSeconds, m.commitRequests, m.querySeconds, m.scannedRecords, m.retentionDeleted,
 		},
@@ -69,6 +74,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.streamBytes
 	ch <- c.lsmBytes
 	ch <- c.vlogBytes
+	ch <- c.diskFree
+	ch <- c.diskFull
 	for _, s := range c.staticValues {
 		s.Describe(ch)
 	}
@@ -86,6 +93,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		lsm, vlog := db.Size()
 		ch <- prometheus.MustNewConstMetric(c.lsmBytes, prometheus.GaugeValue, float64(lsm), name)
 		ch <- prometheus.MustNewConstMetric(c.vlogBytes, prometheus.GaugeValue, float64(vlog), name)
+	}
+	for _, g := range c.s.guards() {
+		g.check()
+		full := 0.0
+		if g.full.Load() {
+			full = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.diskFree, prometheus.GaugeValue, float64(g.free.Load()), g.db)
+		ch <- prometheus.MustNewConstMetric(c.diskFull, prometheus.GaugeValue, full, g.db)
 	}
 	for _, s := range c.staticValues {
 		s.Collect(ch)

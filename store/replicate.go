@@ -154,6 +154,9 @@ func (s *LogStore) ReadOrigin(origin string, after uint64, limit, maxBytes int) 
 // changes nothing; records a purge already deleted are dropped. The
 // records reach live tails and indexes as local ones do.
 func (s *LogStore) ApplyOrigin(ctx context.Context, origin string, recs []flowg.ReplRecord, upTo uint64) (int, error) {
+	if err := s.disk.check(); err != nil {
+		return 0, err
+	}
 	if origin == s.origin {
 		return 0, fmt.Errorf("%w: records of this node's own origin", flowg.ErrInvalid)
 	}

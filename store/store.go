@@ -29,6 +29,10 @@ type Config struct {
 	// MaxScan bounds the records and index entries one query page reads.
 	// Default 1,000,000.
 	MaxScan int
+	// MemoryBudget is the memory the stores may use, in bytes: the log
+	// database's memtables and caches are sized from it (see
+	// logDBOptions). Default 512 MiB.
+	MemoryBudget int64
 	// NodeID is this node's ID: the origin of the records it takes and of
 	// its changes to users, roles, tokens and settings. Default "local".
 	NodeID string
@@ -38,6 +42,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
+// metaReserve is the free space the auth and config databases stop
+// writing at: their memtables (8 MiB) and a table flushed from one.
+const metaReserve = 24 << 20
+
 // DefaultPassword is the initial password when none is given.
 const DefaultPassword = "root"
 
@@ -46,7 +54,7 @@ func DefaultConfig() Config {
 	return Config{
 		AuthDir: "data/auth", LogDir: "data/logs", ConfigDir: "data/config",
 		InitialUser: "root", InitialPassword: DefaultPassword,
-		SessionTTL: 24 * time.Hour, Argon2: DefaultArgon2, MaxScan: 1_000_000,
+		SessionTTL: 24 * time.Hour, Argon2: DefaultArgon2, MaxScan: 1_000_000, MemoryBudget: DefaultMemoryBudget,
 		Logger: slog.Default(),
 	}
 }
@@ -60,6 +68,8 @@ func (c Config) Validate() error {
 		return errors.New("store: session TTL must be positive")
 	case c.MaxScan <= 0:
 		return errors.New("store: max scan must be positive")
+	case c.MemoryBudget != 0 && c.MemoryBudget < 128<<20:
+		return errors.New("store: the memory budget must be at least 128 MiB")
 	case c.Argon2.Time == 0 || c.Argon2.Memory < 8 || c.Argon2.Threads == 0:
 		return errors.New("store: argon2 parameters are too small")
 	}
@@ -98,7 +108,11 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 		cfg.close()
 		return nil, fmt.Errorf("cannot open auth store: %w", err)
 	}
-	logs, err := openLogs(c.LogDir, c.SyncWrites, cfg, newMetrics(), log.With("db", "logs"), c.MaxScan, nodeID)
+	budget := c.MemoryBudget
+	if budget == 0 {
+		budget = DefaultMemoryBudget
+	}
+	logs, err := openLogs(c.LogDir, c.SyncWrites, cfg, newMetrics(), log.With("db", "logs"), c.MaxScan, nodeID, budget)
 	if err != nil {
 		cfg.close()
 		auth.close()
@@ -106,6 +120,11 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	}
 	cfg.meta.origin.Store(&nodeID)
 	auth.meta.origin.Store(&nodeID)
+	// The auth and config databases take small writes (a login's session,
+	// a setting): they stop at a smaller reserve than the log database,
+	// so that logins still work while ingest is refused.
+	cfg.meta.disk = newDiskGuard("config", c.ConfigDir, metaReserve, log.With("db", "config"))
+	auth.meta.disk = newDiskGuard("auth", c.AuthDir, metaReserve, log.With("db", "auth"))
 	s := &Store{Logs: logs, Auth: auth, cfg: cfg, log: log}
 	created, defaultInUse, err := auth.bootstrap(ctx, c.InitialUser, c.InitialPassword, DefaultPassword)
 	if err != nil {
@@ -127,6 +146,21 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+func (s *Store) guards() []*diskGuard {
+	return []*diskGuard{s.Logs.disk, s.Auth.meta.disk, s.Logs.cfg.meta.disk}
+}
+
+// Problems says which databases refuse writes for want of disk space.
+func (s *Store) Problems() []string {
+	var out []string
+	for _, g := range s.guards() {
+		if err := g.check(); err != nil {
+			out = append(out, err.Error())
+		}
+	}
+	return out
 }
 
 // Close closes the log, auth and config databases, in that order; the log

@@ -31,6 +31,25 @@ func peakRSS(tb testing.TB, pid int) int64 {
 	return 0
 }
 
+// rssParts reads a process's resident memory by kind: anon (heap,
+// stacks) and file (mapped files, Badger's tables and logs among them).
+func rssParts(pid int) map[string]int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, k := range []string{"RssAnon", "RssFile"} {
+			if v, ok := strings.CutPrefix(line, k+":"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				out[strings.ToLower(strings.TrimPrefix(k, "Rss"))] = kb << 10
+			}
+		}
+	}
+	return out
+}
+
 // cpuSeconds is a process's user and system CPU time so far.
 func cpuSeconds(tb testing.TB, pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -84,6 +103,24 @@ func benchMemory(b *testing.B) {
 		bodies[i] = buf.Bytes()
 	}
 	cpu0 := cpuSeconds(b, ingest.cmd.Process.Pid)
+	var peaks sync.Map // "anon"/"file" of each node → peak bytes, sampled
+	sampleDone := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-sampleDone:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			for name, p := range map[string]*proc{"ingest": ingest, "replica": replica} {
+				for k, v := range rssParts(p.cmd.Process.Pid) {
+					if old, ok := peaks.Load(name + "-" + k); !ok || old.(int64) < v {
+						peaks.Store(name+"-"+k, v)
+					}
+				}
+			}
+		}
+	}()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	var wg sync.WaitGroup
 	var refused atomic.Int64
@@ -122,7 +159,12 @@ func benchMemory(b *testing.B) {
 	for metric(b, replica, "flowg_replication_records_applied_total") < total && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
+	close(sampleDone)
 	ingestPeak, replicaPeak := peakRSS(b, ingest.cmd.Process.Pid), peakRSS(b, replica.cmd.Process.Pid)
+	peaks.Range(func(k, v any) bool {
+		fmt.Printf("memory: peak %s %d MiB\n", k, v.(int64)>>20)
+		return true
+	})
 	b.ReportMetric(float64(ingestPeak>>20), "ingest-peak-MiB")
 	b.ReportMetric(float64(replicaPeak>>20), "replica-peak-MiB")
 	b.ReportMetric(total/cpu, "rec/cpu-s")

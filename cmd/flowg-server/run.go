@@ -85,12 +85,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// Listen first, so that a port in use fails the start before any
 	// database is opened.
-	httpLn, err := listen("--http-bind", c.httpBind, httpTLS)
+	httpLn, err := listen("--http-bind", c.httpBind)
 	if err != nil {
 		return err
 	}
 	defer httpLn.Close()
-	mgmtLn, err := listen("--mgmt-bind", c.mgmtBind, mgmtTLS)
+	mgmtLn, err := listen("--mgmt-bind", c.mgmtBind)
 	if err != nil {
 		return err
 	}
@@ -99,15 +99,31 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	scfg := syslog.DefaultConfig()
 	scfg.Bind, scfg.Protocol, scfg.TLS, scfg.Stream = c.syslogBind, c.syslogProtocol, syslogTLS, c.syslogStream
 	scfg.AllowOrigins, scfg.Logger = c.syslogAllow, log
+	scfg.MaxConnections, scfg.MaxConnectionsPerClient = c.limits.syslogConns, c.limits.syslogConnsPerClient
 
 	reg := prometheus.NewRegistry()
 	scfg.Registerer = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	fitConnLimits(&c.limits, log)
+	if httpLn, err = httpapi.LimitListener(httpLn, "public", httpapi.ConnLimits{Max: c.limits.httpConns, PerClient: c.limits.httpConnsPerClient}, log, reg); err != nil {
+		return err
+	}
+	if mgmtLn, err = httpapi.LimitListener(mgmtLn, "mgmt", httpapi.ConnLimits{Max: c.limits.mgmtConns, PerClient: c.limits.mgmtConnsPerClient}, log, reg); err != nil {
+		return err
+	}
+	if httpTLS != nil {
+		httpLn = tls.NewListener(httpLn, httpTLS)
+	}
+	if mgmtTLS != nil {
+		mgmtLn = tls.NewListener(mgmtLn, mgmtTLS)
+	}
 	sc := store.DefaultConfig()
 	sc.AuthDir, sc.LogDir, sc.ConfigDir = c.authDir, c.logDir, c.configDir
 	sc.SyncWrites = c.syncWrites
 	sc.InitialUser, sc.InitialPassword = c.initialUser, c.initialPassword
 	sc.Logger, sc.Registerer, sc.NodeID = log, reg, nodeID
+	budget := memoryBudget(int64(c.limits.memory), log)
+	sc.MemoryBudget = budget
 	absent := absence(c.stateDir)
 	openStart := time.Now()
 	st, err := store.Open(ctx, sc)
@@ -163,7 +179,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Logs: newCopiedLogs(st.Logs, rep, c.copyTimeout, reg), Auth: st.Auth, Cluster: rep, Replication: rep,
-		Peers: cluster, Logger: log, Registerer: reg, Gatherer: reg,
+		Peers: nodeProblems{cluster, st}, Logger: log, Registerer: reg, Gatherer: reg,
+		Limits: httpapi.Limits{
+			LoginFailuresPerUser: c.limits.loginPerUser, LoginFailuresPerAddr: c.limits.loginPerAddr,
+			MaxIngestInFlight: ingestInFlight(int64(c.limits.ingestInFlight), budget),
+		},
 	})
 	if err != nil {
 		return err
@@ -283,6 +303,19 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return runErr
 }
 
+// nodeProblems is what /ready says is wrong: databases refusing writes
+// for want of disk space (the node still serves reads, so it stays ready)
+// and peers refusing this node (all of them: not ready).
+type nodeProblems struct {
+	cluster *serfnet.Cluster
+	st      *store.Store
+}
+
+func (n nodeProblems) Problems() ([]string, bool) {
+	peers, isolated := n.cluster.Problems()
+	return append(n.st.Problems(), peers...), isolated
+}
+
 // healthProbe asks the management /health of the node that runs with the
 // same flags, on this host.
 func healthProbe(c *config) error {
@@ -349,14 +382,11 @@ func consulSource(c *config, nodeID, endpoint string, tags map[string]string, lo
 	return src, nil
 }
 
-// listen opens a TCP listener, with TLS when tlsConfig is set.
-func listen(flagName, addr string, tlsConfig *tls.Config) (net.Listener, error) {
+// listen opens a TCP listener; TLS and connection limits wrap it later.
+func listen(flagName, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", flagName, addr, err)
-	}
-	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
 	}
 	return ln, nil
 }
