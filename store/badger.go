@@ -33,26 +33,30 @@ func openBadger(dir string, syncWrites bool, log *slog.Logger, tune func(*badger
 const DefaultMemoryBudget = 512 << 20
 
 // logDBOptions sizes the log database from the node's memory budget.
-// Badger's defaults (five 64 MiB memtables, a 256 MiB block cache, four
-// compactors) make a node of three databases grow past 1.5 GB under
+// Badger's defaults (up to seven 64 MiB memtables, a 256 MiB block cache,
+// four compactors) make a node of three databases grow past 1.3 GB under
 // ingest. A budget B gives:
 //
-//   - memtables of B/8, from 32 MiB to 128 MiB, two of them (one taking
-//     writes, one being flushed): a transaction may be 15% of a memtable,
-//     so 64 MiB memtables hold an 8 MiB ingest body with its index entries;
+//   - memtables of B/16, from 16 MiB to 128 MiB (32 MiB at the default
+//     512 MiB), at most three at once (one taking writes, one being
+//     flushed, one waiting for it), each with its log file mapped in
+//     memory: a transaction may take 15% of a memtable, so the default
+//     holds an ingest request of 4.8 MiB of records with their index
+//     entries (a larger one is refused with 413: raise --memory-limit);
 //   - a block cache of B/16 and an index cache of B/32 (table indexes
 //     evicted rather than all held in memory);
-//   - two compactors, each building tables of at most 8 MiB.
+//   - two compactors, with Badger's 2 MiB base table size: a compaction
+//     runs up to eight table builders at once, each holding twice its
+//     table size in memory (8 MiB tables took 256 MiB).
 //
 // On a file system too small for these (see fitVolume), memtables and
 // value-log files shrink to fit it.
 func logDBOptions(o *badger.Options, budget int64) {
-	o.MemTableSize = min(max(budget/8, 32<<20), 128<<20)
-	o.NumMemtables = 2
+	o.MemTableSize = min(max(budget/16, 16<<20), 128<<20)
+	o.NumMemtables = 1 // waiting for a flush, beside the one flushed and the one written
 	o.BlockCacheSize = budget / 16
 	o.IndexCacheSize = budget / 32
 	o.NumCompactors = 2
-	o.BaseTableSize = 8 << 20
 }
 
 // badgerLogger bridges Badger's logger into slog. Badger is chatty at info

@@ -85,7 +85,7 @@ func encodeSettings(s flowg.StreamSettings) ([]byte, error) {
 // smallDB sizes Badger for a database of a few megabytes.
 func smallDB(o *badger.Options) {
 	o.MemTableSize = 8 << 20
-	o.NumMemtables = 2
+	o.NumMemtables = 1
 	o.BlockCacheSize = 8 << 20
 	o.IndexCacheSize = 0
 	o.ValueLogFileSize = 64 << 20

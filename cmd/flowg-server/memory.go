@@ -42,7 +42,9 @@ func cgroupLimit() int64 {
 // else 80% of the cgroup's limit (the rest is for what the budget does not
 // count: goroutine stacks, the runtime, page cache of mmapped tables), else
 // the store's default (512 MiB). The Go runtime's soft memory limit is set
-// to it, unless GOMEMLIMIT says otherwise.
+// to three quarters of it, unless GOMEMLIMIT says otherwise: the last
+// quarter is for what the Go heap does not hold but the resident set
+// counts, Badger's memory-mapped logs and tables above all.
 func memoryBudget(flag int64, log *slog.Logger) int64 {
 	budget, from := flag, "--memory-limit"
 	if budget == 0 {
@@ -53,7 +55,7 @@ func memoryBudget(flag int64, log *slog.Logger) int64 {
 		}
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(budget)
+		debug.SetMemoryLimit(budget / 4 * 3)
 	}
 	log.Info("memory budget", "budget", humanize.IBytes(uint64(budget)), "from", from)
 	return budget

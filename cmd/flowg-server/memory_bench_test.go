@@ -160,15 +160,14 @@ func benchMemory(b *testing.B) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	close(sampleDone)
+
 	ingestPeak, replicaPeak := peakRSS(b, ingest.cmd.Process.Pid), peakRSS(b, replica.cmd.Process.Pid)
-	peaks.Range(func(k, v any) bool {
-		fmt.Printf("memory: peak %s %d MiB\n", k, v.(int64)>>20)
-		return true
-	})
+	part := func(k string) int64 { v, _ := peaks.Load(k); n, _ := v.(int64); return n >> 20 }
 	b.ReportMetric(float64(ingestPeak>>20), "ingest-peak-MiB")
 	b.ReportMetric(float64(replicaPeak>>20), "replica-peak-MiB")
 	b.ReportMetric(total/cpu, "rec/cpu-s")
 	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Printf("memory: %d records in batches of %d at the default budget: peak RSS %d MiB on the ingesting node, %d MiB on the replica; %.0f rec/s, %.0f rec per ingest-node CPU-second; %d answers 429; load %s",
-		total, batch, ingestPeak>>20, replicaPeak>>20, total/took.Seconds(), total/cpu, refused.Load(), load)
+	fmt.Printf("memory: %d records in batches of %d at the default budget: peak RSS %d MiB on the ingesting node (anon %d, file %d), %d MiB on the replica (anon %d, file %d); %.0f rec/s, %.0f rec per ingest-node CPU-second; %d answers 429; load %s",
+		total, batch, ingestPeak>>20, part("ingest-anon"), part("ingest-file"), replicaPeak>>20, part("replica-anon"), part("replica-file"),
+		total/took.Seconds(), total/cpu, refused.Load(), load)
 }
