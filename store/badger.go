@@ -40,9 +40,8 @@ const DefaultMemoryBudget = 512 << 20
 //   - memtables of B/16, from 16 MiB to 128 MiB (32 MiB at the default
 //     512 MiB), at most three at once (one taking writes, one being
 //     flushed, one waiting for it), each with its log file mapped in
-//     memory: a transaction may take 15% of a memtable, so the default
-//     holds an ingest request of 4.8 MiB of records with their index
-//     entries (a larger one is refused with 413: raise --memory-limit);
+//     memory: a transaction may take 15% of a memtable (4.8 MiB at the
+//     default); a larger request is committed in several (commitParts);
 //   - a block cache of B/16 and an index cache of B/32 (table indexes
 //     evicted rather than all held in memory);
 //   - two compactors, with Badger's 2 MiB base table size: a compaction

@@ -325,7 +325,7 @@ func (s *LogStore) commit(batch []*appendReq) {
 		return
 	}
 	if errors.Is(err, badger.ErrTxnTooBig) {
-		err = flowg.ErrTooLarge
+		err = s.commitParts(batch[0])
 	}
 	n := 0
 	for _, r := range batch {
@@ -340,6 +340,34 @@ func (s *LogStore) commit(batch []*appendReq) {
 			s.publish(r.stream, r.recs)
 		}
 	}
+}
+
+// commitParts commits one request too large for one Badger transaction
+// (15% of a memtable, which the memory budget sizes) in several, in a row,
+// halving it until each part fits; the request is answered once the last
+// part is committed. Nothing else is written between the parts, the disk
+// was checked before the first, and a record too large for a transaction
+// by itself is refused (flowg.ErrTooLarge). A crash between two parts
+// keeps the first ones: the request was not acknowledged, so its retry may
+// store them twice.
+func (s *LogStore) commitParts(r *appendReq) error {
+	err := s.commitTxn([]*appendReq{r})
+	if !errors.Is(err, badger.ErrTxnTooBig) {
+		return err
+	}
+	if len(r.recs) == 1 {
+		return fmt.Errorf("%w: one record is larger than a transaction may be (raise --memory-limit)", flowg.ErrTooLarge)
+	}
+	half := len(r.recs) / 2
+	for _, part := range []*appendReq{
+		{stream: r.stream, recs: r.recs[:half], vals: r.vals[:half]},
+		{stream: r.stream, recs: r.recs[half:], vals: r.vals[half:]},
+	} {
+		if err := s.commitParts(part); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *LogStore) commitTxn(batch []*appendReq) error {

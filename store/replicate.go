@@ -175,10 +175,28 @@ func (s *LogStore) ApplyOrigin(ctx context.Context, origin string, recs []flowg.
 	applied := 0
 	err = s.do(ctx, func() error {
 		var ferr error
-		applied, ferr = s.applyOriginTxn(origin, n, recs, upTo)
+		applied, ferr = s.applyParts(origin, n, recs, upTo)
 		return ferr
 	})
 	return applied, err
+}
+
+// applyParts applies a batch in one transaction or, when it is too large
+// for one (the memory budget sizes them), in halves in a row: the first
+// half moves the mark to its last record, so a crash between the two
+// loses nothing and applying again changes nothing.
+func (s *LogStore) applyParts(origin string, n uint32, recs []flowg.ReplRecord, upTo uint64) (int, error) {
+	applied, err := s.applyOriginTxn(origin, n, recs, upTo)
+	if !errors.Is(err, badger.ErrTxnTooBig) || len(recs) < 2 {
+		return applied, err
+	}
+	half := len(recs) / 2
+	a, err := s.applyParts(origin, n, recs[:half], recs[half-1].Seq)
+	if err != nil {
+		return a, err
+	}
+	b, err := s.applyParts(origin, n, recs[half:], upTo)
+	return a + b, err
 }
 
 func (s *LogStore) applyOriginTxn(origin string, n uint32, recs []flowg.ReplRecord, upTo uint64) (int, error) {
