@@ -251,3 +251,62 @@ func mustSize(t *testing.T, path string) int64 {
 	}
 	return fi.Size()
 }
+
+// TestE2E_BigRecordsUnderMemoryLimit: four clients that each send 8 MB
+// requests of 8 KB records, again and again, to a node with a 256 MiB
+// memory budget and to its replica: both stay under 512 MiB resident (the
+// ingesting node reached 3.15 GB before there was a budget), requests past
+// the bytes in flight are answered 429, and every acknowledged record is
+// on both nodes.
+func TestE2E_BigRecordsUnderMemoryLimit(t *testing.T) {
+	dir := t.TempDir()
+	var nodes []*proc
+	for i := range 2 {
+		httpAddr, mgmtAddr := freeAddr(t), freeAddr(t)
+		args := append(nodeArgs(dir, i, httpAddr, mgmtAddr), "--memory-limit", "256MiB")
+		if i > 0 {
+			args = append(args, "--cluster-join-node-id", "n0", "--cluster-join-endpoint", "http://"+nodes[0].mgmt)
+		}
+		nodes = append(nodes, startPlain(t, dir, httpAddr, mgmtAddr, args...))
+	}
+	waitMembers(t, nodes, map[string]string{"n0": "alive", "n1": "alive"}, 15*time.Second)
+	tok := nodes[0].login("root", "root")
+	var body bytes.Buffer
+	body.WriteString(`{"records":[`)
+	for i := range 1000 {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		fmt.Fprintf(&body, `{"level":"info","n":"%d","message":"%s"}`, i, strings.Repeat("b", 8<<10))
+	}
+	body.WriteString(`]}`)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked, busy := 0, 0
+	for range 4 {
+		wg.Go(func() {
+			for range 10 {
+				code, b := nodes[0].request(tok, "POST", "/api/v1/streams/big/logs/struct", body.String())
+				mu.Lock()
+				switch code {
+				case 200:
+					acked += 1000
+				case http.StatusTooManyRequests:
+					busy++
+				default:
+					t.Errorf("ingest: %d %.200s", code, b)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	eventually(t, 60*time.Second, "the replica holds every acknowledged record", func() bool {
+		return metric(t, nodes[1], "flowg_replication_records_applied_total") >= float64(acked)
+	})
+	p0, p1 := peakRSS(t, nodes[0].cmd.Process.Pid), peakRSS(t, nodes[1].cmd.Process.Pid)
+	t.Logf("%d records of 8 KB acknowledged (%d answers 429); peak RSS %d MiB ingesting, %d MiB replica", acked, busy, p0>>20, p1>>20)
+	if p0 > 512<<20 || p1 > 512<<20 {
+		t.Fatalf("peak RSS %d MiB and %d MiB with a 256 MiB budget", p0>>20, p1>>20)
+	}
+}
