@@ -51,6 +51,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./syslog
 	$(GO) test -run '^$$' -fuzz '^FuzzFramer$$' -fuzztime $(FUZZTIME) ./syslog
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAnswer$$' -fuzztime $(FUZZTIME) ./replica
+	$(GO) test -run '^$$' -fuzz '^FuzzVersions$$' -fuzztime $(FUZZTIME) ./replica
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyHeaders$$' -fuzztime $(FUZZTIME) ./serfnet
 
 clean:
 	rm -rf bin data

@@ -72,3 +72,24 @@ func normal(a pullAnswer) pullAnswer {
 	}
 	return a
 }
+
+// FuzzVersions: any versions tag parses to a valid range or an error, and
+// the common version of two ranges lies in both.
+func FuzzVersions(f *testing.F) {
+	for _, s := range []string{"", "1", "1-1", "1-2", "2-1", "0-3", "-", "1-", "99999999999999999999"} {
+		f.Add(s, "1-1")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		va, errA := parseVersions(a)
+		vb, errB := parseVersions(b)
+		if errA != nil || errB != nil {
+			return
+		}
+		if va.min < 1 || va.max < va.min {
+			t.Fatalf("parseVersions(%q) = %+v", a, va)
+		}
+		if c := va.common(vb); c != 0 && (c < va.min || c > va.max || c < vb.min || c > vb.max) {
+			t.Fatalf("common(%+v, %+v) = %d", va, vb, c)
+		}
+	})
+}

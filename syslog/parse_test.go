@@ -2,6 +2,8 @@ package syslog
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -87,6 +89,16 @@ func FuzzParse(f *testing.F) {
 	for _, c := range corpus {
 		f.Add([]byte(c.line))
 	}
+	// More structured-data parameters than a record has fields, and an
+	// SD-ID longer than a field name may be.
+	var many strings.Builder
+	many.WriteString("<13>1 - h app - - [x")
+	for i := range 300 {
+		fmt.Fprintf(&many, " p%d=\"v\"", i)
+	}
+	many.WriteString("] m")
+	f.Add([]byte(many.String()))
+	f.Add([]byte("<13>1 - h app - - [" + strings.Repeat("n", 300) + " a=\"b\"] m"))
 	p := NewParser()
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		if len(msg) > 64<<10 {
