@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -221,4 +222,30 @@ func FuzzVerifyHeaders(f *testing.F) {
 			t.Fatalf("a forged signature passed: %q", sig)
 		}
 	})
+}
+
+// TestClose_LeavesNoGoroutine: once two nodes that gossiped are closed, no
+// goroutine of theirs is left (transport send loops, rejoin and refresh
+// loops, Serf's and memberlist's own).
+func TestClose_LeavesNoGoroutine(t *testing.T) {
+	before := runtime.NumGoroutine()
+	dir := t.TempDir()
+	n0 := startNode(t, "n0", "", t.TempDir(), cookie)
+	n1 := startNode(t, "n1", "", dir, cookie)
+	n1.join(n0)
+	eventually(t, 5*time.Second, "formed", sees([]*testNode{n0, n1}, map[string]string{"n0": "alive", "n1": "alive"}))
+	n1.kill()
+	n1 = startNode(t, "n1", n1.addr, dir, cookie) // rejoins from its snapshot
+	eventually(t, 5*time.Second, "back", sees([]*testNode{n0, n1}, map[string]string{"n0": "alive", "n1": "alive"}))
+	n0.kill()
+	n1.kill()
+	http.DefaultClient.CloseIdleConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,6 +143,47 @@ func TestClose_RaceWithDialers(t *testing.T) {
 		wg.Wait()
 		if took > 2500*time.Millisecond {
 			t.Fatalf("try %d: Close took %s with a 2 s deadline", i, took)
+		}
+	}
+}
+
+// TestClose_LeavesNoGoroutine: once Close returns, no goroutine of the
+// listener is left, for UDP and for TCP with connections open.
+func TestClose_LeavesNoGoroutine(t *testing.T) {
+	for _, proto := range []string{"udp", "tcp"} {
+		before := runtime.NumGoroutine()
+		c := syslog.DefaultConfig()
+		c.Bind, c.Protocol, c.Logger = "127.0.0.1:0", proto, slog.New(slog.DiscardHandler)
+		srv, err := syslog.Listen(c, &countSink{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Serve()
+		var conns []net.Conn
+		for range 8 {
+			conn, err := net.Dial(proto, srv.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "<13>1 - h app - - - hello\n")
+			conns = append(conns, conn)
+		}
+		time.Sleep(50 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := srv.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		for _, conn := range conns {
+			conn.Close()
+		}
+		deadline := time.Now().Add(time.Second)
+		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%s: %d goroutines after Close, %d before:\n%s", proto, n, before, buf[:runtime.Stack(buf, true)])
 		}
 	}
 }
