@@ -23,7 +23,9 @@ func clientIP(r *http.Request) string {
 
 // login checks a password and opens a session. Failed logins are counted
 // per user name and per address; past the budget of either, logins answer
-// 429 with Retry-After before any password is hashed.
+// 429 with Retry-After before any password is hashed. One address has at
+// most maxLoginsInFlightPerAddr logins being checked at once, so that it
+// cannot fill the queue of password hashes that every login waits in.
 func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Username string `json:"username"`
@@ -38,6 +40,13 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now, addr := time.Now(), clientIP(r)
+	if !a.loginsInFlight.enter(addr) {
+		a.m.loginThrottled.Inc()
+		w.Header().Set("Retry-After", "1")
+		a.writeError(w, r, errorf(http.StatusTooManyRequests, "%d logins from this address are being checked already; retry shortly", maxLoginsInFlightPerAddr))
+		return
+	}
+	defer a.loginsInFlight.leave(addr)
 	d := a.loginByAddr.take(addr, now)
 	if d == 0 {
 		if d = a.loginByUser.take(in.Username, now); d > 0 {

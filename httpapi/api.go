@@ -124,6 +124,7 @@ type API struct {
 	stopCalled atomic.Bool
 
 	loginByUser, loginByAddr *throttle
+	loginsInFlight           inFlight
 	inflight                 *semaphore.Weighted // bytes of ingest bodies in flight
 }
 

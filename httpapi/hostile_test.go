@@ -54,6 +54,17 @@ func TestLogin_FloodNextToLegitimateLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := srv.URL + "/api/v1/auth/login"
+	legit := func() time.Duration {
+		start := time.Now()
+		if code, _ := post(t, clientFrom("127.0.0.3"), url, `{"username":"alice","password":"alice-password"}`); code != 200 {
+			t.Errorf("legitimate login: %d", code)
+		}
+		return time.Since(start)
+	}
+	var alone time.Duration
+	for range 3 {
+		alone = max(alone, legit())
+	}
 	guesser := clientFrom("127.0.0.2")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -72,7 +83,7 @@ func TestLogin_FloodNextToLegitimateLogin(t *testing.T) {
 					if h.Get("Retry-After") != "" {
 						retryAfter.Add(1)
 					}
-					time.Sleep(10 * time.Millisecond)
+					time.Sleep(50 * time.Millisecond)
 				}
 			}
 		})
@@ -80,20 +91,20 @@ func TestLogin_FloodNextToLegitimateLogin(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	var worst time.Duration
 	for range 3 {
-		start := time.Now()
-		if code, _ := post(t, clientFrom("127.0.0.3"), url, `{"username":"alice","password":"alice-password"}`); code != 200 {
-			t.Errorf("legitimate login: %d", code)
-		}
-		worst = max(worst, time.Since(start))
+		worst = max(worst, legit())
 	}
 	close(stop)
 	wg.Wait()
-	t.Logf("legitimate login during the flood: worst of 3 took %s; %d guesses throttled", worst.Round(time.Millisecond), throttled.Load())
+	t.Logf("legitimate login: worst of 3 took %s alone, %s during the flood; %d guesses throttled",
+		alone.Round(time.Millisecond), worst.Round(time.Millisecond), throttled.Load())
 	if throttled.Load() == 0 || retryAfter.Load() != throttled.Load() {
 		t.Fatalf("%d guesses answered 429, %d with Retry-After", throttled.Load(), retryAfter.Load())
 	}
-	if worst > 3*time.Second {
-		t.Fatalf("a legitimate login took %s during the flood", worst)
+	// The guesser holds at most two hashes: a login waits for at most
+	// those and its own, on a machine the flood keeps busy (without the
+	// bounds it waits behind 32 hashes, or is refused 503).
+	if worst > 10*alone+time.Second {
+		t.Fatalf("a legitimate login took %s during the flood, %s alone", worst, alone)
 	}
 }
 

@@ -94,3 +94,35 @@ func (t *throttle) sweep(now time.Time) {
 		delete(t.keys, key)
 	}
 }
+
+// maxLoginsInFlightPerAddr bounds the logins of one address being checked
+// at once.
+const maxLoginsInFlightPerAddr = 2
+
+// inFlight counts what each key has in flight.
+type inFlight struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// enter counts one more for key, unless it has maxLoginsInFlightPerAddr.
+func (f *inFlight) enter(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == nil {
+		f.n = map[string]int{}
+	}
+	if f.n[key] >= maxLoginsInFlightPerAddr {
+		return false
+	}
+	f.n[key]++
+	return true
+}
+
+func (f *inFlight) leave(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[key]--; f.n[key] <= 0 {
+		delete(f.n, key)
+	}
+}

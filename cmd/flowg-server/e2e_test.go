@@ -88,6 +88,12 @@ func start(t testing.TB, dir string, env []string, httpAddr, mgmtAddr string, ar
 // startIn is start inside a network namespace (none when netns is empty).
 func startIn(t testing.TB, netns, dir string, env []string, httpAddr, mgmtAddr string, args ...string) *proc {
 	t.Helper()
+	return startWhen(t, func(code int, _ []byte) bool { return code == 200 }, netns, dir, env, httpAddr, mgmtAddr, args...)
+}
+
+// startWhen is startIn waiting until /ready's answer satisfies ready.
+func startWhen(t testing.TB, ready func(code int, body []byte) bool, netns, dir string, env []string, httpAddr, mgmtAddr string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(serverBin, args...)
 	if netns != "" {
 		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, serverBin}, args...)...)
@@ -118,14 +124,15 @@ func startIn(t testing.TB, netns, dir string, env []string, httpAddr, mgmtAddr s
 		default:
 		}
 		if resp, err := http.Get("http://" + mgmtAddr + "/ready"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if ready(resp.StatusCode, b) {
 				return p
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("flowg-server not ready within 30s:\n%s", p.logText())
+	t.Fatalf("flowg-server not ready (as the test expects) within 30s:\n%s", p.logText())
 	return nil
 }
 
