@@ -266,17 +266,38 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Error("a listener failed; shutting down", "err", runErr)
 	}
 
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	// Each step runs until it ends or --shutdown-timeout passes; a step
+	// still running then is left behind (and said) with a short grace, so
+	// that shutdown ends in bounded time whatever a client or a peer does.
+	// Records are committed before they are acknowledged, so even stores
+	// left unclosed lose nothing acknowledged (as after kill -9).
 	step := func(name string, fn func() error) {
 		start := time.Now()
-		if err := fn(); err != nil {
+		done := make(chan error, 1)
+		go func() { done <- fn() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-sctx.Done():
+			grace := 200 * time.Millisecond
+			if name == "close stores" {
+				grace = 5 * time.Second
+			}
+			select {
+			case err = <-done:
+			case <-time.After(grace):
+				err = fmt.Errorf("shutdown step %q did not end within --shutdown-timeout %s; left behind", name, c.shutdownTimeout)
+			}
+		}
+		if err != nil {
 			log.Error("shutdown step failed", "step", name, "err", err)
 			runErr = errors.Join(runErr, err)
 			return
 		}
 		log.Info("shutdown step done", "step", name, "took", time.Since(start).Round(time.Millisecond))
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancel()
 	// Out of Consul first, so that nothing discovers a node on its way out.
 	step("stop joining", func() error { stopJoin(); <-joinDone; <-consulDone; return nil })
 	if consul != nil {
