@@ -13,7 +13,8 @@ const module = "github.com/flowg-server/flowg-server"
 // cmd/flowg-server connects them.
 var features = []string{"store", "syslog", "httpapi", "serfnet", "discovery", "replica"}
 
-// TestDependencyRule enforces the layout of DESIGN §2 with go list -deps.
+// TestDependencyRule enforces the dependency rule of docs/architecture.md
+// with go list -deps.
 func TestDependencyRule(t *testing.T) {
 	for _, f := range append(features, "", "filter") {
 		dir := "./" + f
