@@ -3,6 +3,7 @@ package serfnet
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	flowg "github.com/flowg-server/flowg-server"
 )
 
 // TestTransport_RefusesBeforeReadingBody: a request that is not signed, or
@@ -247,5 +250,54 @@ func TestClose_LeavesNoGoroutine(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > before {
 		buf := make([]byte, 1<<20)
 		t.Fatalf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// TestReplay_ToAnotherNode: a signed request captured on its way from n0
+// to n1 is refused when replayed to n1 (its nonce was seen) and when
+// replayed to n2 (it is addressed to n1), over real listeners.
+func TestReplay_ToAnotherNode(t *testing.T) {
+	var captured *http.Request
+	var body []byte
+	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		captured, body = r.Clone(context.Background()), b
+		w.Write([]byte("ok"))
+	})
+	serve := func(n *testNode) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: n.c.Authenticate(record, 1<<20)}
+		ConfigureServer(srv)
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		return "http://" + ln.Addr().String()
+	}
+	n0 := startNode(t, "n0", "", t.TempDir(), cookie)
+	n1 := startNode(t, "n1", "", t.TempDir(), cookie)
+	n2 := startNode(t, "n2", "", t.TempDir(), cookie)
+	url1, url2 := serve(n1), serve(n2)
+	resp, err := n0.c.Request(context.Background(), flowg.Peer{NodeID: "n1", Endpoint: url1}, "POST", "/cluster/repl/pull?x=1", nil, []byte(`{"after":{}}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the signed request: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	replay := func(url string) (int, string) {
+		req, _ := http.NewRequest("POST", url+"/cluster/repl/pull?x=1", bytes.NewReader(body))
+		req.Header = captured.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get(hdrReject)
+	}
+	if code, why := replay(url1); code != 401 || why != rejectReplay {
+		t.Fatalf("replayed to n1: %d %s", code, why)
+	}
+	if code, why := replay(url2); code != 401 || why != rejectWrongNode {
+		t.Fatalf("replayed to n2: %d %s", code, why)
 	}
 }

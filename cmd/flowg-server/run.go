@@ -172,6 +172,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rcfg := replica.DefaultConfig()
 	rcfg.Meta, rcfg.Logs, rcfg.Cluster = st, st.Logs, cluster
 	rcfg.TombstoneWindow, rcfg.Absent = c.tombstoneWindow, absent
+	// A pull answer is held whole in memory, once per peer: at most a
+	// 64th of the budget each (4 MiB from a 256 MiB budget up).
+	rcfg.BatchBytes = int(min(int64(rcfg.BatchBytes), budget/64))
 	rcfg.Logger, rcfg.Registerer = log, reg
 	rep, err := replica.New(rcfg)
 	if err != nil {
