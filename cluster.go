@@ -1,5 +1,10 @@
 package flowg
 
+import (
+	"fmt"
+	"regexp"
+)
+
 // Node is one member of the cluster as the cluster view reports it.
 type Node struct {
 	ID       string            `json:"node-id"`
@@ -29,4 +34,26 @@ type NodeReplication struct {
 type Peer struct {
 	NodeID   string
 	Endpoint string
+}
+
+// Member tags: what a node tells the others about itself through Serf.
+const (
+	// TagEndpoint is the URL of the node's management port.
+	TagEndpoint = "endpoint"
+	// TagHTTP is the address of the node's public API.
+	TagHTTP = "http"
+	// TagSyslog is the address of the node's syslog listener.
+	TagSyslog = "syslog"
+)
+
+var nodeIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// ValidateNodeID checks that id is a legal node ID (also used for cluster
+// and Consul service names): 1 to 64 letters, digits, '_', '.' and '-',
+// starting with a letter or digit.
+func ValidateNodeID(id string) error {
+	if !nodeIDRE.MatchString(id) {
+		return fmt.Errorf("%q: use 1 to 64 letters, digits, '_', '.' and '-', starting with a letter or digit", id)
+	}
+	return nil
 }

@@ -10,7 +10,7 @@ import (
 const module = "github.com/flowg-server/flowg-server"
 
 // features are the packages that must not import each other; only
-// cmd/flowg-server connects them.
+// the node package connects them.
 var features = []string{"store", "syslog", "httpapi", "serfnet", "discovery", "replica"}
 
 // TestDependencyRule enforces the dependency rule of docs/architecture.md

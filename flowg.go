@@ -4,7 +4,7 @@
 //
 // It imports no other package of the project but the filter language, so the feature packages (store,
 // syslog, httpapi, serfnet, discovery) can speak the same types without
-// importing each other; cmd/flowg-server connects them.
+// importing each other; the node package connects them.
 package flowg
 
 import (

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -211,7 +210,6 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
-var nodeIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // validate checks every value and fills the derived ones. Each error names
 // its flag.
@@ -223,10 +221,10 @@ func (c *config) validate() error {
 			return fmt.Errorf("%s %q: %w", b.flag, b.addr, err)
 		}
 	}
-	if c.nodeID != "" && !nodeIDRE.MatchString(c.nodeID) {
+	if c.nodeID != "" && flowg.ValidateNodeID(c.nodeID) != nil {
 		return fmt.Errorf("--cluster-node-id %q: use 1 to 64 letters, digits, '_', '.' and '-', starting with a letter or digit", c.nodeID)
 	}
-	if c.joinNodeID != "" && !nodeIDRE.MatchString(c.joinNodeID) {
+	if c.joinNodeID != "" && flowg.ValidateNodeID(c.joinNodeID) != nil {
 		return fmt.Errorf("--cluster-join-node-id %q: use 1 to 64 letters, digits, '_', '.' and '-', starting with a letter or digit", c.joinNodeID)
 	}
 	if c.joinNodeID != "" && c.joinEndpoint == "" {
@@ -246,7 +244,7 @@ func (c *config) validate() error {
 	if c.cookiePrev != "" && len(c.cookiePrev) < MinCookieLen {
 		return fmt.Errorf("--cluster-cookie-previous is %d bytes; it must be at least %d", len(c.cookiePrev), MinCookieLen)
 	}
-	if !nodeIDRE.MatchString(c.clusterName) {
+	if flowg.ValidateNodeID(c.clusterName) != nil {
 		return fmt.Errorf("--cluster-name %q: use 1 to 64 letters, digits, '_', '.' and '-'", c.clusterName)
 	}
 	if c.advertise != "" {
@@ -276,7 +274,7 @@ func (c *config) validate() error {
 			return fmt.Errorf("--cluster-consul-url %q: want http://host:port, https://host:port or unix:///path", c.consul.url)
 		}
 	}
-	if !nodeIDRE.MatchString(c.consul.service) {
+	if flowg.ValidateNodeID(c.consul.service) != nil {
 		return fmt.Errorf("--cluster-consul-service %q: use 1 to 64 letters, digits, '_', '.' and '-'", c.consul.service)
 	}
 	if c.consul.checkInterval < time.Second {

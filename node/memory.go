@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"log/slog"
@@ -77,7 +77,7 @@ const fdReserve = 1024
 // fitConnLimits lowers the connection limits, in proportion, when together
 // they would leave fewer than fdReserve of the process's file descriptors
 // (Go raises the soft limit to the hard one at start), and says so.
-func fitConnLimits(l *limitFlags, log *slog.Logger) {
+func fitConnLimits(l *connLimits, log *slog.Logger) {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
 		return

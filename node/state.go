@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	flowg "github.com/flowg-server/flowg-server"
 )
 
 // lockStateDir takes an exclusive lock on the state directory, so that two
@@ -38,7 +40,7 @@ func nodeIdentity(dir, given string, log *slog.Logger) (string, error) {
 		return "", err
 	}
 	kept := strings.TrimSpace(string(b))
-	if kept != "" && !nodeIDRE.MatchString(kept) {
+	if kept != "" && flowg.ValidateNodeID(kept) != nil {
 		return "", fmt.Errorf("%s holds %q, which is not a node ID", path, kept)
 	}
 	id := given

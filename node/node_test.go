@@ -1,0 +1,194 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowg-server/flowg-server/httpapi"
+	"github.com/flowg-server/flowg-server/replica"
+	"github.com/flowg-server/flowg-server/serfnet"
+	"github.com/flowg-server/flowg-server/store"
+	"github.com/flowg-server/flowg-server/store/storetest"
+	"github.com/flowg-server/flowg-server/syslog"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// testConfig is a whole node's configuration on loopback ports under dir.
+func testConfig(t *testing.T, dir string) Config {
+	t.Helper()
+	c := Config{
+		NodeID: "n0", StateDir: filepath.Join(dir, "state"),
+		HTTPBind: freeAddr(t), MgmtBind: freeAddr(t),
+		Store:  storetest.Config(dir),
+		Syslog: syslog.DefaultConfig(), Cluster: serfnet.DefaultConfig(), Replica: replica.DefaultConfig(),
+		Limits: Limits{HTTP: httpapi.ConnLimits{Max: 64, PerClient: 64}, Mgmt: httpapi.ConnLimits{Max: 64, PerClient: 64},
+			LoginFailuresPerUser: 10, LoginFailuresPerAddr: 10},
+		RetentionEvery: time.Minute, GCEvery: time.Minute, ShutdownTimeout: 5 * time.Second,
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	c.Syslog.Bind, c.Syslog.Protocol = freeAddr(t), "tcp"
+	os.MkdirAll(c.StateDir, 0o755)
+	return c
+}
+
+// free reports whether addr can be listened on again.
+func free(addr string) bool {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+// TestRun_StartFailuresLeaveNothingOpen: whichever component fails to
+// start, Run returns its error and leaves nothing behind: the ports are
+// free, the stores closed (they open again), the state directory
+// unlocked, and no goroutine is left.
+func TestRun_StartFailuresLeaveNothingOpen(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		break_ func(t *testing.T, cfg *Config) (undo func())
+		want  string
+	}{
+		{"state directory locked", func(t *testing.T, cfg *Config) func() {
+			f, err := lockStateDir(cfg.StateDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func() { f.Close() }
+		}, "another flowg-server process"},
+		{"public port in use", func(t *testing.T, cfg *Config) func() { return hold(t, cfg.HTTPBind) }, "--http-bind"},
+		{"management port in use", func(t *testing.T, cfg *Config) func() { return hold(t, cfg.MgmtBind) }, "--mgmt-bind"},
+		{"log directory is a file", func(t *testing.T, cfg *Config) func() {
+			os.WriteFile(cfg.Store.LogDir, []byte("x"), 0o644)
+			return func() { os.Remove(cfg.Store.LogDir) }
+		}, "log store"},
+		{"syslog port in use", func(t *testing.T, cfg *Config) func() { return hold(t, cfg.Syslog.Bind) }, "--syslog-bind"},
+		{"advertise address unresolvable", func(t *testing.T, cfg *Config) func() {
+			cfg.Advertise = "no-such-host.invalid:1"
+			return func() {}
+		}, "--cluster-advertise"},
+		{"cookie too short", func(t *testing.T, cfg *Config) func() {
+			cfg.Cluster.Cookie = "short"
+			return func() {}
+		}, "cookie"},
+		{"Consul source without a client", func(t *testing.T, cfg *Config) func() {
+			cfg.Consul = &ConsulConfig{Service: "flowg"}
+			return func() {}
+		}, "consul"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			dir := t.TempDir()
+			cfg := testConfig(t, dir)
+			undo := c.break_(t, &cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err := New(cfg).Run(ctx)
+			undo()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Run = %v, want an error about %q", err, c.want)
+			}
+			for _, a := range []string{cfg.HTTPBind, cfg.MgmtBind, cfg.Syslog.Bind} {
+				if !free(a) {
+					t.Errorf("%s is still bound", a)
+				}
+			}
+			f, lerr := lockStateDir(cfg.StateDir)
+			if lerr != nil {
+				t.Errorf("state directory still locked: %v", lerr)
+			} else {
+				f.Close()
+			}
+			if st, err := store.Open(context.Background(), storetest.Config(dir)); err != nil && c.name != "log directory is a file" {
+				t.Errorf("stores still open: %v", err)
+			} else if err == nil {
+				st.Close()
+			}
+			deadline := time.Now().Add(3 * time.Second)
+			for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if n := runtime.NumGoroutine(); n > before {
+				buf := make([]byte, 1<<20)
+				t.Errorf("%d goroutines left, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+			}
+		})
+	}
+}
+
+// hold keeps addr bound until the returned func is called.
+func hold(t *testing.T, addr string) func() {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() { ln.Close() }
+}
+
+// TestRun_ServesAndStops: a node started with every component serves
+// /ready, takes a record, and stops on cancel leaving its ports free.
+func TestRun_ServesAndStops(t *testing.T) {
+	before := runtime.NumGoroutine()
+	cfg := testConfig(t, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- New(cfg).Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + cfg.MgmtBind + "/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not ready within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Post("http://"+cfg.HTTPBind+"/api/v1/auth/login", "application/json", strings.NewReader(`{"username":"root","password":"root"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	for _, a := range []string{cfg.HTTPBind, cfg.MgmtBind, cfg.Syslog.Bind} {
+		if !free(a) {
+			t.Errorf("%s is still bound", a)
+		}
+	}
+	deadline = time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines left, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
