@@ -65,9 +65,9 @@ func free(addr string) bool {
 // unlocked, and no goroutine is left.
 func TestRun_StartFailuresLeaveNothingOpen(t *testing.T) {
 	for _, c := range []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, cfg *Config) (undo func())
-		want  string
+		want   string
 	}{
 		{"state directory locked", func(t *testing.T, cfg *Config) func() {
 			f, err := lockStateDir(cfg.StateDir)

@@ -210,7 +210,6 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
-
 // validate checks every value and fills the derived ones. Each error names
 // its flag.
 func (c *config) validate() error {
