@@ -384,22 +384,11 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 		for i, rec := range r.recs {
 			seq++
 			ts := tsOf(rec.Timestamp)
-			dk := dataKey(r.stream, ts, s.self, seq)
-			if err := txn.Set(dk, r.vals[i]); err != nil {
+			size, err := putRecord(txn, r.stream, ts, s.self, seq, r.vals[i], settings.IndexedFields, rec.Fields)
+			if err != nil {
 				return err
 			}
-			if err := txn.Set(originKey(s.self, seq), originValue(r.stream, ts)); err != nil {
-				return err
-			}
-			for _, f := range settings.IndexedFields {
-				if v, ok := rec.Fields[f]; ok {
-					ik := append(indexPrefix(r.stream, f, v), dk[len(dk)-idLen:]...)
-					if err := txn.Set(ik, nil); err != nil {
-						return err
-					}
-				}
-			}
-			u.add(ts, int64(len(dk)+len(r.vals[i])))
+			u.add(ts, size)
 		}
 		touched[r.stream] = u
 	}
@@ -422,6 +411,28 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 	}
 	s.usageMu.Unlock()
 	return nil
+}
+
+// putRecord writes one record in txn: its data key, its origin key and an
+// index entry for each indexed field it has; it returns the bytes the
+// record counts for in its stream's usage. Local ingest and replicated
+// batches both write records through it, so the two never differ.
+func putRecord(txn *badger.Txn, stream string, ts uint64, origin uint32, seq uint64, value []byte, indexed []string, fields map[string]string) (int64, error) {
+	dk := dataKey(stream, ts, origin, seq)
+	if err := txn.Set(dk, value); err != nil {
+		return 0, err
+	}
+	if err := txn.Set(originKey(origin, seq), originValue(stream, ts)); err != nil {
+		return 0, err
+	}
+	for _, f := range indexed {
+		if v, ok := fields[f]; ok {
+			if err := txn.Set(append(indexPrefix(stream, f, v), dk[len(dk)-idLen:]...), nil); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return int64(len(dk) + len(value)), nil
 }
 
 func (u *usage) add(ts uint64, size int64) {

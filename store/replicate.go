@@ -139,11 +139,23 @@ func (s *LogStore) ReadOrigin(origin string, after uint64, limit, maxBytes int) 
 		return nil
 	})
 	if err == nil && len(dangling) > 0 {
-		wb := s.db.NewWriteBatch()
-		for _, k := range dangling {
-			wb.Delete(k)
-		}
-		wb.Flush()
+		// The clean-up is a write: the writer does it, and the reader does
+		// not wait for it.
+		go func() {
+			err := s.do(context.Background(), func() error {
+				return s.db.Update(func(txn *badger.Txn) error {
+					for _, k := range dangling {
+						if err := txn.Delete(k); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			})
+			if err != nil && !errors.Is(err, flowg.ErrClosed) {
+				s.log.Warn("cannot delete the origin entries of purged records", "origin", origin, "entries", len(dangling), "err", err)
+			}
+		}()
 	}
 	return recs, upTo, err
 }
@@ -241,22 +253,11 @@ func (s *LogStore) applyOriginTxn(origin string, n uint32, recs []flowg.ReplReco
 			u = s.streamUsage(r.Stream)
 			order = append(order, r.Stream)
 		}
-		settings := st.settings
-		dk := dataKey(r.Stream, r.TS, n, r.Seq)
-		if err := txn.Set(dk, r.Value); err != nil {
+		size, err := putRecord(txn, r.Stream, r.TS, n, r.Seq, r.Value, st.settings.IndexedFields, fields)
+		if err != nil {
 			return 0, err
 		}
-		if err := txn.Set(originKey(n, r.Seq), originValue(r.Stream, r.TS)); err != nil {
-			return 0, err
-		}
-		for _, f := range settings.IndexedFields {
-			if v, ok := fields[f]; ok {
-				if err := txn.Set(append(indexPrefix(r.Stream, f, v), dk[len(dk)-idLen:]...), nil); err != nil {
-					return 0, err
-				}
-			}
-		}
-		u.add(r.TS, int64(len(dk)+len(r.Value)))
+		u.add(r.TS, size)
 		touched[r.Stream] = u
 		published[r.Stream] = append(published[r.Stream], flowg.Record{Timestamp: timeOf(r.TS), Fields: fields})
 		applied++
