@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/jpillora/backoff"
 
 	flowg "github.com/flowg-server/flowg-server"
 )
@@ -150,7 +150,7 @@ func (c *Consul) Registration() *api.AgentServiceRegistration {
 // failure, since an agent that restarted has forgotten its local services.
 func (c *Consul) Run(ctx context.Context) {
 	health, agent := c.cfg.Client.Health(), c.cfg.Client.Agent()
-	backoff := c.cfg.MinBackoff
+	retry := &backoff.Backoff{Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff, Factor: 2, Jitter: true}
 	registered := false
 	var index uint64
 	fail := func(err error) {
@@ -158,8 +158,7 @@ func (c *Consul) Run(ctx context.Context) {
 		c.err = err
 		c.mu.Unlock()
 		c.notify()
-		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
-		backoff = min(backoff*2, c.cfg.MaxBackoff)
+		wait := retry.Duration()
 		registered, index = false, 0
 		select {
 		case <-ctx.Done():
@@ -186,7 +185,7 @@ func (c *Consul) Run(ctx context.Context) {
 			}
 			continue
 		}
-		backoff = c.cfg.MinBackoff
+		retry.Reset()
 		switch {
 		case meta.LastIndex < index:
 			// Consul's index went back: its state was rebuilt (a dev agent

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
+	"github.com/jpillora/backoff"
 	"github.com/prometheus/client_golang/prometheus"
 
 	flowg "github.com/flowg-server/flowg-server"
@@ -95,7 +95,8 @@ func (l *Loop) Run(ctx context.Context) {
 			log.Error("cannot register discovery metrics", "err", err)
 		}
 	}
-	backoff := minB
+	// Jitter spreads the retries of nodes started together.
+	retry := &backoff.Backoff{Min: minB, Max: maxB, Factor: 2, Jitter: true}
 	failing := map[string]bool{} // per source, and "join" for joining itself
 	l.last = map[string][]flowg.Peer{}
 	changed := make(chan struct{}, 1)
@@ -147,14 +148,13 @@ func (l *Loop) Run(ctx context.Context) {
 			}
 			failing["join"] = true
 			joined.Set(0)
-			// Jitter spreads the retries of nodes started together.
-			wait = backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
-			backoff = min(backoff*2, maxB)
+			wait = retry.Duration()
 		} else {
 			if failing["join"] {
 				log.Info("joined the cluster")
 			}
-			failing["join"], backoff = false, minB
+			failing["join"] = false
+			retry.Reset()
 			joined.Set(1)
 		}
 		select {

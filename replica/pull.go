@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jpillora/backoff"
+
 	flowg "github.com/flowg-server/flowg-server"
 )
 
@@ -126,7 +128,7 @@ func (r *Replicator) reconcilePullers(ctx context.Context, wg *sync.WaitGroup) {
 // pullLoop pulls from one peer its own records and those of origins that
 // are not alive, applying each batch before asking for the next.
 func (r *Replicator) pullLoop(ctx context.Context, p flowg.Node) {
-	backoff := 200 * time.Millisecond
+	retry := &backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second, Factor: 2, Jitter: true}
 	failing := false
 	// The first pull is answered at once, so that this node learns what
 	// the peer holds of every origin without waiting for it to take
@@ -138,7 +140,8 @@ func (r *Replicator) pullLoop(ctx context.Context, p flowg.Node) {
 			if failing {
 				r.log.Info("pulling records from the peer again", "peer", p.ID)
 			}
-			failing, backoff, wait = false, 200*time.Millisecond, r.cfg.PullWait
+			failing, wait = false, r.cfg.PullWait
+			retry.Reset()
 			continue
 		}
 		if ctx.Err() != nil {
@@ -153,9 +156,8 @@ func (r *Replicator) pullLoop(ctx context.Context, p flowg.Node) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(retry.Duration()):
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

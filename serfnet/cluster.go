@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
+	"github.com/jpillora/backoff"
 	"github.com/prometheus/client_golang/prometheus"
 
 	flowg "github.com/flowg-server/flowg-server"
@@ -304,22 +305,22 @@ func (w mergeWatch) NotifyMerge(members []*serf.Member) error {
 // some still hold this node at its former address: they take the new one
 // once they have seen the old one fail (seconds later), but would only
 // hear of it at the next periodic push/pull (30 s and more) otherwise. It
-// backs off from 2 s to 30 s while the stale entry persists.
+// backs off from 2 s to 30 s (jittered) while the stale entry persists.
 func (c *Cluster) refreshStaleSelf() {
-	backoff := 2 * time.Second
+	retry := &backoff.Backoff{Min: 2 * time.Second, Max: 30 * time.Second, Factor: 2, Jitter: true}
 	for {
 		select {
 		case <-c.done:
 			return
 		case <-c.staleSelf:
 		}
-		if backoff == 2*time.Second {
+		if retry.Attempt() == 0 {
 			c.log.Info("peers still hold this node at a former address; exchanging state with them again until they take the new one")
 		}
 		select {
 		case <-c.done:
 			return
-		case <-time.After(backoff):
+		case <-time.After(retry.Duration()):
 		}
 		// A few peers are enough: one that takes the new address tells the
 		// rest.
@@ -341,9 +342,8 @@ func (c *Cluster) refreshStaleSelf() {
 		select {
 		case <-c.staleSelf: // still there: again, later
 			c.staleSelf <- struct{}{}
-			backoff = min(backoff*2, 30*time.Second)
 		default:
-			backoff = 2 * time.Second
+			retry.Reset()
 		}
 	}
 }

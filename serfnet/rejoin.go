@@ -2,12 +2,12 @@ package serfnet
 
 import (
 	"bufio"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/serf/serf"
+	"github.com/jpillora/backoff"
 )
 
 // snapshotPeers reads the nodes Serf's snapshot last knew alive, as
@@ -52,30 +52,24 @@ func snapshotPeers(path, self string) []string {
 // was refused) a node restarted with no join flags would otherwise stay
 // alone until a peer happened to push its state.
 func (c *Cluster) rejoinPrevious(addrs []string) {
-	backoff := time.Second
-	first := true
+	retry := &backoff.Backoff{Min: time.Second, Max: 30 * time.Second, Factor: 2, Jitter: true}
 	for {
+		select {
+		case <-c.done:
+			return
+		case <-time.After(retry.Duration()):
+		}
 		if c.aliveOthers() > 0 {
-			if !first {
+			if retry.Attempt() > 1 {
 				c.log.Info("rejoined the cluster through the snapshot's nodes")
 			}
 			return
 		}
-		if !first {
-			if n, err := c.serf.Join(addrs, true); n > 0 {
-				c.log.Info("rejoined the cluster through the snapshot's nodes", "reached", n)
-				return
-			} else if backoff == time.Second {
-				c.log.Warn("cannot reach any node of the snapshot yet; retrying with backoff", "nodes", len(addrs), "err", err)
-			}
-			backoff = min(backoff*2, 30*time.Second)
-		}
-		first = false
-		wait := backoff/2 + rand.N(backoff/2+1)
-		select {
-		case <-c.done:
+		if n, err := c.serf.Join(addrs, true); n > 0 {
+			c.log.Info("rejoined the cluster through the snapshot's nodes", "reached", n)
 			return
-		case <-time.After(wait):
+		} else if retry.Attempt() == 1 {
+			c.log.Warn("cannot reach any node of the snapshot yet; retrying with backoff", "nodes", len(addrs), "err", err)
 		}
 	}
 }
