@@ -5,28 +5,46 @@ import (
 	"regexp"
 )
 
-// Node is one member of the cluster as the cluster view reports it.
+// Node is one member of the cluster as the cluster view reports it. The
+// APIs that serve it name its fields (httpapi).
 type Node struct {
-	ID       string            `json:"node-id"`
-	Endpoint string            `json:"endpoint"`
-	Status   string            `json:"status"`
-	HTTPAddr string            `json:"http-addr,omitempty"`
-	Syslog   string            `json:"syslog-addr,omitempty"`
-	Tags     map[string]string `json:"tags,omitempty"`
+	ID       string
+	Endpoint string
+	Status   NodeStatus
+	HTTPAddr string
+	Syslog   string
+	Tags     map[string]string
 	// Replication is how this node's copy of that node's records and its
 	// traffic with it stand; nil for this node itself.
-	Replication *NodeReplication `json:"replication,omitempty"`
+	Replication *NodeReplication
 }
+
+// NodeStatus is how the cluster sees a member.
+type NodeStatus string
+
+// The statuses of a member.
+const (
+	// StatusAlive answers probes.
+	StatusAlive NodeStatus = "alive"
+	// StatusSuspect missed probes; it is failed unless it refutes soon.
+	StatusSuspect NodeStatus = "suspect"
+	// StatusFailed stopped answering.
+	StatusFailed NodeStatus = "failed"
+	// StatusLeft left gracefully.
+	StatusLeft NodeStatus = "left"
+	// StatusUnknown is anything else.
+	StatusUnknown NodeStatus = "unknown"
+)
 
 // NodeReplication is the replication between this node and another.
 type NodeReplication struct {
 	// LagRecords and LagSeconds are how far behind that node's own records
 	// this node is.
-	LagRecords uint64  `json:"lag-records"`
-	LagSeconds float64 `json:"lag-seconds"`
+	LagRecords uint64
+	LagSeconds float64
 	// BytesSent and BytesReceived count replication traffic with it.
-	BytesSent     uint64 `json:"bytes-sent"`
-	BytesReceived uint64 `json:"bytes-received"`
+	BytesSent     uint64
+	BytesReceived uint64
 }
 
 // Peer is a node to join, as a discovery source names it: its management

@@ -5,9 +5,9 @@ package flowg
 // logical clock timestamp and the node that wrote it), a tombstone flag and
 // the payload.
 type MetaEntry struct {
-	DB    string `json:"db"`
-	Key   string `json:"key"`
-	Value []byte `json:"value"`
+	DB    string
+	Key   string
+	Value []byte
 }
 
 // ReplRecord is one log record as it travels between nodes: its stream,
@@ -25,8 +25,8 @@ type ReplRecord struct {
 // made by this version "@" and a random name (a node that comes back with
 // an empty disk writes under a new origin).
 type OriginLag struct {
-	Origin  string  `json:"origin"`
-	NodeID  string  `json:"node-id"`
-	Records uint64  `json:"records"`
-	Seconds float64 `json:"seconds"`
+	Origin  string
+	NodeID  string
+	Records uint64
+	Seconds float64
 }

@@ -265,3 +265,23 @@ func TestLimitListener(t *testing.T) {
 }
 
 var _ = flowg.Record{}
+
+// TestClusterNodes_Names: the public API names a node's fields in
+// snake_case and, for one release, also by their former names; the
+// management API keeps FlowG's names.
+func TestClusterNodes_Names(t *testing.T) {
+	n := newNode(t)
+	code, pub := n.do("GET", "/api/v1/cluster/nodes", "", "")
+	if code != 200 || !strings.Contains(pub, `"node_id":"n0"`) || !strings.Contains(pub, `"node-id":"n0"`) {
+		t.Fatalf("public: %d %s", code, pub)
+	}
+	resp, err := http.Get(n.mgmt.URL + "/cluster/nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"node-id":"n0"`) || strings.Contains(string(b), "node_id") {
+		t.Fatalf("management: %s", b)
+	}
+}

@@ -23,7 +23,7 @@ func (a *API) Management(extra map[string]http.Handler) http.Handler {
 		}},
 		{"GET", "/ready", anyone, "", a.readiness},
 		{"GET", "/metrics", anyone, "", metricsHandler.ServeHTTP},
-		{"GET", "/cluster/nodes", anyone, "", a.clusterNodes},
+		{"GET", "/cluster/nodes", anyone, "", a.mgmtClusterNodes},
 	})
 	for pattern, h := range extra {
 		mux.Handle(pattern, h)

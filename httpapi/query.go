@@ -90,10 +90,10 @@ func (a *API) query(w http.ResponseWriter, r *http.Request) {
 		NextCursor string       `json:"next_cursor,omitempty"`
 		// Behind lists the nodes whose records this node does not all
 		// hold yet: the answer may lack their latest.
-		Behind []flowg.OriginLag `json:"behind,omitempty"`
+		Behind []originLagJSON `json:"behind,omitempty"`
 	}{Records: make([]recordJSON, 0, len(page.Records)), NextCursor: page.NextCursor}
 	if a.cfg.Replication != nil {
-		out.Behind = a.cfg.Replication.Lag()
+		out.Behind = lagJSON(a.cfg.Replication.Lag())
 	}
 	for _, rec := range page.Records {
 		out.Records = append(out.Records, toJSON(rec))

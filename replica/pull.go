@@ -187,7 +187,7 @@ func (r *Replicator) relayed() map[string]bool {
 	out := map[string]bool{}
 	alive := map[string]bool{}
 	for _, n := range r.cfg.Cluster.Nodes() {
-		if n.Status == "alive" {
+		if n.Status == flowg.StatusAlive {
 			alive[originOf(n)] = true
 		} else {
 			out[originOf(n)] = true

@@ -254,7 +254,7 @@ func (r *Replicator) Run(ctx context.Context) {
 func (r *Replicator) alivePeers() []flowg.Node {
 	var out []flowg.Node
 	for _, n := range r.cfg.Cluster.Nodes() {
-		if n.ID != r.node && n.Status == "alive" && n.Endpoint != "" && r.versionFor(n) > 0 {
+		if n.ID != r.node && n.Status == flowg.StatusAlive && n.Endpoint != "" && r.versionFor(n) > 0 {
 			out = append(out, n)
 		}
 	}
@@ -317,7 +317,7 @@ func (r *Replicator) changed(entries []flowg.MetaEntry) {
 }
 
 type metaBody struct {
-	Entries []flowg.MetaEntry `json:"entries"`
+	Entries wireEntries `json:"entries"`
 	Absent  int64             `json:"absent,omitempty"`
 }
 

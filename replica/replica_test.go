@@ -181,7 +181,7 @@ func (n *node) records(t *testing.T) int {
 func (n *node) status(id string) string {
 	for _, m := range n.cluster.Nodes() {
 		if m.ID == id {
-			return m.Status
+			return string(m.Status)
 		}
 	}
 	return ""

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -141,4 +142,34 @@ func decodeAnswer(b []byte) (pullAnswer, error) {
 		r.err = fmt.Errorf("%w: %d trailing bytes", errWire, len(r.b))
 	}
 	return a, r.err
+}
+
+// wireEntries are entries as they travel in JSON bodies: {"db","key",
+// "value"}, the names every version of the protocol has used.
+type wireEntries []flowg.MetaEntry
+
+type wireEntry struct {
+	DB    string `json:"db"`
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+}
+
+func (w wireEntries) MarshalJSON() ([]byte, error) {
+	out := make([]wireEntry, len(w))
+	for i, e := range w {
+		out[i] = wireEntry(e)
+	}
+	return json.Marshal(out)
+}
+
+func (w *wireEntries) UnmarshalJSON(b []byte) error {
+	var in []wireEntry
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*w = make(wireEntries, len(in))
+	for i, e := range in {
+		(*w)[i] = flowg.MetaEntry(e)
+	}
+	return nil
 }

@@ -456,27 +456,27 @@ func (c *Cluster) Nodes() []flowg.Node {
 	var out []flowg.Node
 	for _, m := range c.serf.Members() {
 		out = append(out, flowg.Node{
-			ID: m.Name, Endpoint: m.Tags["endpoint"], Status: statusOf(m, suspect[m.Name]),
-			HTTPAddr: m.Tags["http"], Syslog: m.Tags["syslog"], Tags: m.Tags,
+			ID: m.Name, Endpoint: m.Tags[flowg.TagEndpoint], Status: statusOf(m, suspect[m.Name]),
+			HTTPAddr: m.Tags[flowg.TagHTTP], Syslog: m.Tags[flowg.TagSyslog], Tags: m.Tags,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
-func statusOf(m serf.Member, suspect bool) string {
+func statusOf(m serf.Member, suspect bool) flowg.NodeStatus {
 	switch m.Status {
 	case serf.StatusAlive:
 		if suspect {
-			return "suspect"
+			return flowg.StatusSuspect
 		}
-		return "alive"
+		return flowg.StatusAlive
 	case serf.StatusLeaving, serf.StatusLeft:
-		return "left"
+		return flowg.StatusLeft
 	case serf.StatusFailed:
-		return "failed"
+		return flowg.StatusFailed
 	}
-	return "unknown"
+	return flowg.StatusUnknown
 }
 
 // Leave tells the cluster this node is going, so that peers see it "left"
@@ -532,12 +532,12 @@ func (m *membersCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (m *membersCollector) Collect(ch chan<- prometheus.Metric) {
-	counts := map[string]int{"alive": 0, "suspect": 0, "failed": 0, "left": 0}
+	counts := map[flowg.NodeStatus]int{flowg.StatusAlive: 0, flowg.StatusSuspect: 0, flowg.StatusFailed: 0, flowg.StatusLeft: 0}
 	for _, n := range m.c.Nodes() {
 		counts[n.Status]++
 	}
 	for s, n := range counts {
-		ch <- prometheus.MustNewConstMetric(membersDesc, prometheus.GaugeValue, float64(n), s)
+		ch <- prometheus.MustNewConstMetric(membersDesc, prometheus.GaugeValue, float64(n), string(s))
 	}
 	problems, isolated := m.c.Problems()
 	iso := 0.0

@@ -120,7 +120,7 @@ func (n *testNode) join(to *testNode) (int, error) {
 func (n *testNode) statuses() map[string]string {
 	out := map[string]string{}
 	for _, node := range n.c.Nodes() {
-		out[node.ID] = node.Status
+		out[node.ID] = string(node.Status)
 	}
 	return out
 }
