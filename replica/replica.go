@@ -318,7 +318,7 @@ func (r *Replicator) changed(entries []flowg.MetaEntry) {
 
 type metaBody struct {
 	Entries wireEntries `json:"entries"`
-	Absent  int64             `json:"absent,omitempty"`
+	Absent  int64       `json:"absent,omitempty"`
 }
 
 func (r *Replicator) pushLoop(ctx context.Context) {
