@@ -162,12 +162,7 @@ func New(cfg Config) (*API, error) {
 	a.loginByUser = newThrottle("user", cfg.Limits.LoginFailuresPerUser, a.log)
 	a.loginByAddr = newThrottle("address", cfg.Limits.LoginFailuresPerAddr, a.log)
 	a.inflight = semaphore.NewWeighted(cfg.Limits.MaxIngestInFlight)
-	a.m = newMetrics()
-	if cfg.Registerer != nil {
-		if err := a.m.register(cfg.Registerer); err != nil {
-			return nil, err
-		}
-	}
+	a.m = newMetrics(cfg.Registerer)
 	return a, nil
 }
 

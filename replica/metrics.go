@@ -1,9 +1,8 @@
 package replica
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 type metrics struct {
@@ -15,24 +14,25 @@ type metrics struct {
 	incompatible   prometheus.Counter
 }
 
-func newMetrics() *metrics {
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
 	return &metrics{
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+		bytes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowg_replication_bytes_total", Help: "Replication bytes sent and received (request and answer bodies).",
 		}, []string{"direction"}),
-		recordsApplied: prometheus.NewCounter(prometheus.CounterOpts{
+		recordsApplied: f.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_replication_records_applied_total", Help: "Log records taken by other nodes and stored here.",
 		}),
-		metaApplied: prometheus.NewCounter(prometheus.CounterOpts{
+		metaApplied: f.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_replication_meta_applied_total", Help: "User, role, token and settings entries changed here by other nodes.",
 		}),
-		repairs: prometheus.NewCounter(prometheus.CounterOpts{
+		repairs: f.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_replication_antientropy_repairs_total", Help: "Entries that anti-entropy brought here after a push missed them.",
 		}),
-		resyncs: prometheus.NewCounter(prometheus.CounterOpts{
+		resyncs: f.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_replication_resyncs_total", Help: "Times this node replaced its entries with a peer's after a long absence.",
 		}),
-		incompatible: prometheus.NewCounter(prometheus.CounterOpts{
+		incompatible: f.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_replication_incompatible_peers_total",
 			Help: "Times a peer was found to speak no replication version this node speaks (once per peer and range).",
 		}),
@@ -68,9 +68,4 @@ func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(lagRecordsDesc, prometheus.GaugeValue, v[0], o)
 		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, v[1], o)
 	}
-}
-
-func (m *metrics) register(reg prometheus.Registerer, r *Replicator) error {
-	return errors.Join(reg.Register(m.bytes), reg.Register(m.recordsApplied), reg.Register(m.metaApplied),
-		reg.Register(m.repairs), reg.Register(m.resyncs), reg.Register(m.incompatible), reg.Register(lagCollector{r}))
 }

@@ -191,7 +191,7 @@ func New(cfg Config) (*Replicator, error) {
 		log = slog.Default()
 	}
 	r := &Replicator{
-		cfg: cfg, self: cfg.Logs.Origin(), node: cfg.Cluster.NodeID(), log: log.With("component", "replication"), m: newMetrics(),
+		cfg: cfg, self: cfg.Logs.Origin(), node: cfg.Cluster.NodeID(), log: log.With("component", "replication"), m: newMetrics(cfg.Registerer),
 		pushCh:     make(chan struct{}, 1),
 		knownHeads: map[string]uint64{}, behindSince: map[string]time.Time{},
 		sent: map[string]uint64{}, recvd: map[string]uint64{}, pullers: map[string]puller{},
@@ -206,7 +206,7 @@ func New(cfg Config) (*Replicator, error) {
 			"down", cfg.Absent.Round(time.Minute), "tombstone_window", cfg.TombstoneWindow)
 	}
 	if cfg.Registerer != nil {
-		if err := r.m.register(cfg.Registerer, r); err != nil {
+		if err := cfg.Registerer.Register(lagCollector{r}); err != nil {
 			return nil, err
 		}
 	}

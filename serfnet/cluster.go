@@ -145,7 +145,7 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	log := cfg.Logger.With("component", "cluster")
 	adv, _ := net.ResolveTCPAddr("tcp", cfg.Advertise)
-	m := newMetrics()
+	m := newMetrics(cfg.Registerer)
 	var signing []byte
 	var v *verifier
 	if cfg.Cookie != "" {
@@ -169,9 +169,6 @@ func New(cfg Config) (*Cluster, error) {
 		staleSelf: make(chan struct{}, 1),
 	}
 	if cfg.Registerer != nil {
-		if err := m.register(cfg.Registerer); err != nil {
-			return nil, err
-		}
 		if err := cfg.Registerer.Register(&membersCollector{c}); err != nil {
 			return nil, err
 		}

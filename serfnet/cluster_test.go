@@ -356,7 +356,7 @@ func TestTransport_StreamKeepsBufferedBytes(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	adv := ln.Addr().(*net.TCPAddr)
 	log := slog.New(slog.DiscardHandler)
-	server := newTransport(adv, "http", nil, keys.signing, newVerifier([][]byte{keys.signing}, time.Minute, "server"), log, newMetrics(), nil)
+	server := newTransport(adv, "http", nil, keys.signing, newVerifier([][]byte{keys.signing}, time.Minute, "server"), log, newMetrics(nil), nil)
 	go (&http.Server{Handler: server}).Serve(ln)
 	defer ln.Close()
 
@@ -387,7 +387,7 @@ func TestTransport_StreamKeepsBufferedBytes(t *testing.T) {
 	}
 
 	// Client side: "pong" right behind the 101.
-	client := newTransport(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, "http", nil, keys.signing, nil, log, newMetrics(), nil)
+	client := newTransport(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, "http", nil, keys.signing, nil, log, newMetrics(nil), nil)
 	go func() {
 		conn := <-server.StreamCh()
 		conn.Write([]byte("pong"))

@@ -1,9 +1,8 @@
 package serfnet
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 type metrics struct {
@@ -15,26 +14,27 @@ type metrics struct {
 	refusals *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
 	m := &metrics{
-		packets: prometheus.NewCounterVec(prometheus.CounterOpts{
+		packets: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowg_gossip_packets_total", Help: "Gossip packets sent and received, by direction (in, out).",
 		}, []string{"direction"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+		bytes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowg_gossip_packet_bytes_total", Help: "Bytes of gossip packets sent and received, by direction.",
 		}, []string{"direction"}),
-		streams: prometheus.NewCounterVec(prometheus.CounterOpts{
+		streams: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowg_gossip_streams_total", Help: "Gossip streams opened, by direction.",
 		}, []string{"direction"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+		dropped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowg_gossip_dropped_packets_total",
 			Help: "Gossip packets dropped, by reason (queue_full, oversize, send_failed, refused, inbound_full).",
 		}, []string{"reason"}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowg_cluster_rejected_requests_total",
 			Help: "Requests to /cluster/* rejected, by reason (unsigned, bad_signature, clock_skew, wrong_node, replay, body_digest, oversize, bad_sender, not_a_member).",
 		}, []string{"reason"}),
-		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+		refusals: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowg_cluster_peer_answers_total",
 			Help: "Answers of peers to this node's signed requests, by outcome (accepted, clock_offset, cookie_mismatch, wrong_node, not_a_member).",
 		}, []string{"outcome"}),
@@ -47,16 +47,4 @@ func newMetrics() *metrics {
 		m.rejected.WithLabelValues(r)
 	}
 	return m
-}
-
-func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.packets, m.bytes, m.streams, m.dropped, m.rejected, m.refusals}
-}
-
-func (m *metrics) register(r prometheus.Registerer) error {
-	var errs []error
-	for _, c := range m.collectors() {
-		errs = append(errs, r.Register(c))
-	}
-	return errors.Join(errs...)
 }

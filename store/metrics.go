@@ -2,6 +2,7 @@ package store
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 type metrics struct {
@@ -13,47 +14,47 @@ type metrics struct {
 	retentionDeleted prometheus.Counter
 }
 
-func newMetrics() *metrics {
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
 	return &metrics{
-		storedRecords: prometheus.NewCounter(prometheus.CounterOpts{
+		storedRecords: f.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_store_records_written_total", Help: "Records committed to the log database.",
 		}),
-		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+		commitSeconds: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "flowg_store_commit_seconds", Help: "Time to commit one group of ingest requests.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}),
-		commitRequests: prometheus.NewHistogram(prometheus.HistogramOpts{
+		commitRequests: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "flowg_store_commit_group_requests", Help: "Ingest requests grouped into one commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
-		querySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+		querySeconds: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "flowg_store_query_seconds", Help: "Time to answer one page of a query.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}),
-		scannedRecords: prometheus.NewCounter(prometheus.CounterOpts{
+		scannedRecords: f.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_store_query_scanned_entries_total", Help: "Records and index entries read by queries.",
 		}),
-		retentionDeleted: prometheus.NewCounter(prometheus.CounterOpts{
+		retentionDeleted: f.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_store_retention_deleted_records_total", Help: "Records deleted by retention.",
 		}),
 	}
 }
 
-// collector reports the counters above and, at each scrape, the usage of
-// every stream and the on-disk size of every database.
+// collector reports, at each scrape, the usage of every stream, the
+// on-disk size of every database and its file system's free space (the
+// counters above are registered when they are made).
 type collector struct {
-	s            *Store
-	streamRecs   *prometheus.Desc
-	streamBytes  *prometheus.Desc
-	lsmBytes     *prometheus.Desc
-	vlogBytes    *prometheus.Desc
-	diskFree     *prometheus.Desc
-	diskFull     *prometheus.Desc
-	staticValues []prometheus.Collector
+	s           *Store
+	streamRecs  *prometheus.Desc
+	streamBytes *prometheus.Desc
+	lsmBytes    *prometheus.Desc
+	vlogBytes   *prometheus.Desc
+	diskFree    *prometheus.Desc
+	diskFull    *prometheus.Desc
 }
 
 func newCollector(s *Store) *collector {
-	m := s.Logs.m
 	return &collector{
 		s:           s,
 		streamRecs:  prometheus.NewDesc("flowg_stream_records", "Records held by a stream.", []string{"stream"}, nil),
@@ -63,9 +64,6 @@ func newCollector(s *Store) *collector {
 		diskFree:    prometheus.NewDesc("flowg_store_disk_free_bytes", "Free space of the file system holding a database.", []string{"db"}, nil),
 		diskFull: prometheus.NewDesc("flowg_store_disk_full",
 			"1 while a database refuses writes because its file system has less free space than its reserve, else 0.", []string{"db"}, nil),
-		staticValues: []prometheus.Collector{
-			m.storedRecords, m.commitSeconds, m.commitRequests, m.querySeconds, m.scannedRecords, m.retentionDeleted,
-		},
 	}
 }
 
@@ -76,9 +74,6 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.vlogBytes
 	ch <- c.diskFree
 	ch <- c.diskFull
-	for _, s := range c.staticValues {
-		s.Describe(ch)
-	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -102,8 +97,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.diskFree, prometheus.GaugeValue, float64(g.free.Load()), g.db)
 		ch <- prometheus.MustNewConstMetric(c.diskFull, prometheus.GaugeValue, full, g.db)
-	}
-	for _, s := range c.staticValues {
-		s.Collect(ch)
 	}
 }

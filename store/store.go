@@ -112,7 +112,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	if budget == 0 {
 		budget = DefaultMemoryBudget
 	}
-	logs, err := openLogs(c.LogDir, c.SyncWrites, cfg, newMetrics(), log.With("db", "logs"), c.MaxScan, nodeID, budget)
+	logs, err := openLogs(c.LogDir, c.SyncWrites, cfg, newMetrics(c.Registerer), log.With("db", "logs"), c.MaxScan, nodeID, budget)
 	if err != nil {
 		cfg.close()
 		auth.close()

@@ -1,9 +1,8 @@
 package syslog
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 type metrics struct {
@@ -14,22 +13,23 @@ type metrics struct {
 	connections prometheus.Gauge
 }
 
-func newMetrics() *metrics {
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
 	m := &metrics{
-		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+		received: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowg_syslog_received_total", Help: "Syslog messages read, by protocol.",
 		}, []string{"protocol"}),
-		stored: prometheus.NewCounter(prometheus.CounterOpts{
+		stored: f.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_syslog_stored_total", Help: "Syslog messages stored.",
 		}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+		dropped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowg_syslog_dropped_total",
 			Help: "Syslog messages or connections dropped, by reason (origin, oversize, queue_full, connections, client_connections, store, shutdown).",
 		}, []string{"reason"}),
-		parseErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		parseErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_syslog_parse_errors_total", Help: "Syslog messages stored raw because they did not parse.",
 		}),
-		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+		connections: f.NewGauge(prometheus.GaugeOpts{
 			Name: "flowg_syslog_connections", Help: "Open syslog TCP connections.",
 		}),
 	}
@@ -37,12 +37,4 @@ func newMetrics() *metrics {
 		m.dropped.WithLabelValues(r)
 	}
 	return m
-}
-
-func (m *metrics) register(r prometheus.Registerer) error {
-	var errs []error
-	for _, c := range []prometheus.Collector{m.received, m.stored, m.dropped, m.parseErrors, m.connections} {
-		errs = append(errs, r.Register(c))
-	}
-	return errors.Join(errs...)
 }

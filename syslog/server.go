@@ -123,16 +123,11 @@ func Listen(cfg Config, sink Sink) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{
-		cfg: cfg, sink: sink, log: cfg.Logger.With("component", "syslog"), m: newMetrics(),
+		cfg: cfg, sink: sink, log: cfg.Logger.With("component", "syslog"), m: newMetrics(cfg.Registerer),
 		queue: make(chan flowg.Record, cfg.QueueSize), conns: make(chan struct{}, cfg.MaxConnections),
 		open: map[net.Conn]struct{}{}, perIP: map[netip.Addr]int{}, drained: make(chan struct{}),
 	}
 	s.stop, s.stopNow = context.WithCancel(context.Background())
-	if cfg.Registerer != nil {
-		if err := s.m.register(cfg.Registerer); err != nil {
-			return nil, err
-		}
-	}
 	var err error
 	if cfg.Protocol == "udp" {
 		s.udp, err = net.ListenPacket("udp", cfg.Bind)
