@@ -17,6 +17,7 @@ import (
 	flowg "github.com/flowg-server/flowg-server"
 	"github.com/flowg-server/flowg-server/httpapi"
 	"github.com/flowg-server/flowg-server/node"
+	"github.com/flowg-server/flowg-server/replica"
 	"github.com/flowg-server/flowg-server/serfnet"
 	"github.com/flowg-server/flowg-server/store"
 	"github.com/flowg-server/flowg-server/syslog"
@@ -95,6 +96,7 @@ func nodeConfig(c *config, log *slog.Logger) (node.Config, error) {
 	cfg.Syslog.MaxConnections, cfg.Syslog.MaxConnectionsPerClient = c.limits.syslogConns, c.limits.syslogConnsPerClient
 	cfg.Cluster = serfnet.DefaultConfig()
 	cfg.Cluster.Cookie, cfg.Cluster.PreviousCookie, cfg.Cluster.ClusterName = c.cookie, c.cookiePrev, c.clusterName
+	cfg.Replica = replica.DefaultConfig()
 	cfg.Replica.TombstoneWindow = c.tombstoneWindow
 	if c.joinEndpoint != "" {
 		cfg.Join = &flowg.Peer{NodeID: c.joinNodeID, Endpoint: c.joinEndpoint}
