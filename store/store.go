@@ -80,7 +80,7 @@ func (c Config) Validate() error {
 type Store struct {
 	Logs *LogStore
 	Auth *AuthStore
-	cfg  *ConfigStore
+	cfg  *SettingsStore
 	log  *slog.Logger
 }
 

@@ -14,9 +14,9 @@ import (
 	flowg "github.com/flowg-server/flowg-server"
 )
 
-// ConfigStore keeps the stream settings in the config database, with a copy
+// SettingsStore keeps the stream settings in the config database, with a copy
 // in memory for the ingest path.
-type ConfigStore struct {
+type SettingsStore struct {
 	db   *badger.DB
 	meta *metaDB
 
@@ -40,12 +40,12 @@ type streamJSON struct {
 	IndexedFields []string `json:"indexed_fields"`
 }
 
-func openConfig(dir string, syncWrites bool, log *slog.Logger, clock *hlc) (*ConfigStore, error) {
+func openConfig(dir string, syncWrites bool, log *slog.Logger, clock *hlc) (*SettingsStore, error) {
 	db, err := openBadger(dir, syncWrites, log, smallDB)
 	if err != nil {
 		return nil, err
 	}
-	c := &ConfigStore{db: db, meta: newMetaDB("config", db, clock), streams: map[string]flowg.StreamSettings{}, purges: map[string]map[string]uint64{}}
+	c := &SettingsStore{db: db, meta: newMetaDB("config", db, clock), streams: map[string]flowg.StreamSettings{}, purges: map[string]map[string]uint64{}}
 	err = c.meta.scan(prefixStream, func(name string, v []byte) error {
 		st, err := decodeSettings(v)
 		c.streams[name] = st
@@ -92,7 +92,7 @@ func smallDB(o *badger.Options) {
 }
 
 // Stream returns the settings of a stream and whether it exists.
-func (c *ConfigStore) Stream(name string) (flowg.StreamSettings, bool) {
+func (c *SettingsStore) Stream(name string) (flowg.StreamSettings, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	s, ok := c.streams[name]
@@ -100,7 +100,7 @@ func (c *ConfigStore) Stream(name string) (flowg.StreamSettings, bool) {
 }
 
 // StreamNames returns the names of every stream.
-func (c *ConfigStore) StreamNames() []string {
+func (c *SettingsStore) StreamNames() []string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	names := make([]string, 0, len(c.streams))
@@ -111,14 +111,14 @@ func (c *ConfigStore) StreamNames() []string {
 }
 
 // putStream stores the settings of a stream, creating it if need be.
-func (c *ConfigStore) putStream(name string, s flowg.StreamSettings) error {
+func (c *SettingsStore) putStream(name string, s flowg.StreamSettings) error {
 	_, err := c.put(name, s, false)
 	return err
 }
 
 // ensureStream creates the stream with default settings unless it exists,
 // and returns its settings.
-func (c *ConfigStore) ensureStream(name string) (flowg.StreamSettings, error) {
+func (c *SettingsStore) ensureStream(name string) (flowg.StreamSettings, error) {
 	if s, ok := c.Stream(name); ok {
 		return s, nil
 	}
@@ -127,7 +127,7 @@ func (c *ConfigStore) ensureStream(name string) (flowg.StreamSettings, error) {
 
 // put stores s as the settings of name, unless onlyIfAbsent and the stream
 // exists; it returns the settings in force.
-func (c *ConfigStore) put(name string, s flowg.StreamSettings, onlyIfAbsent bool) (flowg.StreamSettings, error) {
+func (c *SettingsStore) put(name string, s flowg.StreamSettings, onlyIfAbsent bool) (flowg.StreamSettings, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.streams[name]; ok && onlyIfAbsent {
@@ -157,7 +157,7 @@ func (c *ConfigStore) put(name string, s flowg.StreamSettings, onlyIfAbsent bool
 }
 
 // purgeStream deletes the settings of a stream and keeps the purge's marks.
-func (c *ConfigStore) purgeStream(name string, marks map[string]uint64) error {
+func (c *SettingsStore) purgeStream(name string, marks map[string]uint64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b, err := json.Marshal(marks)
@@ -179,7 +179,7 @@ func (c *ConfigStore) purgeStream(name string, marks map[string]uint64) error {
 }
 
 // purgeMark is the last sequence of origin that a purge of stream deleted.
-func (c *ConfigStore) purgeMark(stream, origin string) uint64 {
+func (c *SettingsStore) purgeMark(stream, origin string) uint64 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.purges[stream][origin]
@@ -187,7 +187,7 @@ func (c *ConfigStore) purgeMark(stream, origin string) uint64 {
 
 // cached updates the in-memory settings after entries from another node
 // were applied.
-func (c *ConfigStore) cached(e flowg.MetaEntry) error {
+func (c *SettingsStore) cached(e flowg.MetaEntry) error {
 	_, tomb, payload, err := decodeEnvelope(e.Value)
 	if err != nil {
 		return err
@@ -216,4 +216,4 @@ func (c *ConfigStore) cached(e flowg.MetaEntry) error {
 	return nil
 }
 
-func (c *ConfigStore) close() error { return c.db.Close() }
+func (c *SettingsStore) close() error { return c.db.Close() }
