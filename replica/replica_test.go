@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/serf/serf"
-
 	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/internal/serftest"
 	"github.com/flowg-server/flowg-server/internal/testwait"
 	"github.com/flowg-server/flowg-server/replica"
 	"github.com/flowg-server/flowg-server/serfnet"
@@ -39,18 +38,8 @@ type node struct {
 	refused map[string]bool // nodes whose pulls this node refuses: a cut link
 }
 
-// tune shrinks Serf's and memberlist's timings: a dead node is marked
-// failed in about a second.
-func tune(c *serf.Config) {
-	ml := c.MemberlistConfig
-	ml.ProbeInterval = 200 * time.Millisecond
-	ml.ProbeTimeout = 100 * time.Millisecond
-	ml.GossipInterval = 50 * time.Millisecond
-	ml.SuspicionMult = 2
-	ml.TCPTimeout = time.Second
-	c.ReapInterval = time.Second
-	c.ReconnectInterval = 300 * time.Millisecond
-}
+// tune is the timings the tests share.
+var tune = serftest.Tune
 
 // startNode starts a node on addr ("": any free port) with an empty disk.
 func startNode(t *testing.T, id, addr string) *node {

@@ -18,26 +18,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/internal/serftest"
 	"github.com/flowg-server/flowg-server/internal/testwait"
 )
 
-// tune shrinks Serf's and memberlist's timings for tests.
-func tune(c *serf.Config) {
-	ml := c.MemberlistConfig
-	ml.ProbeInterval = 200 * time.Millisecond
-	ml.ProbeTimeout = 100 * time.Millisecond
-	ml.GossipInterval = 50 * time.Millisecond
-	ml.PushPullInterval = 2 * time.Second
-	ml.SuspicionMult = 2
-	ml.TCPTimeout = time.Second
-	ml.IndirectChecks = 1
-	c.ReapInterval = time.Second
-	c.ReconnectInterval = 300 * time.Millisecond
-	c.ReconnectTimeout = time.Minute
-	c.TombstoneTimeout = time.Minute
-	c.BroadcastTimeout = time.Second
-	c.LeavePropagateDelay = 100 * time.Millisecond
-}
+// tune is the timings the tests share.
+var tune = serftest.Tune
 
 // testNode is a Cluster served by a real HTTP server on a loopback port.
 type testNode struct {
