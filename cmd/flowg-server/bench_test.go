@@ -151,10 +151,9 @@ func newBenchNode(b *testing.B) *benchNode {
 	return &benchNode{st: st, srv: srv, token: tok}
 }
 
-func httpIngestRate(b *testing.B, batch, total int) float64 {
-	n := newBenchNode(b)
-	const clients = 8
-	bodies := make([][]byte, 16)
+// ingestBodies are n struct-ingest bodies of batch benchRecords each.
+func ingestBodies(n, batch int) [][]byte {
+	bodies := make([][]byte, n)
 	for i := range bodies {
 		var buf bytes.Buffer
 		buf.WriteString(`{"records":[`)
@@ -162,12 +161,18 @@ func httpIngestRate(b *testing.B, batch, total int) float64 {
 			if j > 0 {
 				buf.WriteByte(',')
 			}
-			r := benchRecord(i*batch+j, time.Time{})
-			json.NewEncoder(&buf).Encode(r.Fields)
+			json.NewEncoder(&buf).Encode(benchRecord(i*batch+j, time.Time{}).Fields)
 		}
 		buf.WriteString(`]}`)
 		bodies[i] = buf.Bytes()
 	}
+	return bodies
+}
+
+func httpIngestRate(b *testing.B, batch, total int) float64 {
+	n := newBenchNode(b)
+	const clients = 8
+	bodies := ingestBodies(16, batch)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	var wg sync.WaitGroup
 	start := time.Now()

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,21 +38,6 @@ func startPlain(t *testing.T, dir string, httpAddr, mgmtAddr string, args ...str
 	var p *proc
 	withBin(bin, func() { p = start(t, dir, nil, httpAddr, mgmtAddr, args...) })
 	return p
-}
-
-// rss is a process's resident memory now, in bytes.
-func rss(t *testing.T, pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // TestE2E_HeldBodiesCostNothingBeforeAuth: 300 connections that each
@@ -260,16 +244,9 @@ func mustSize(t *testing.T, path string) int64 {
 // on both nodes.
 func TestE2E_BigRecordsUnderMemoryLimit(t *testing.T) {
 	dir := t.TempDir()
-	var nodes []*proc
-	for i := range 2 {
-		httpAddr, mgmtAddr := freeAddr(t), freeAddr(t)
-		args := append(nodeArgs(dir, i, httpAddr, mgmtAddr), "--memory-limit", "256MiB")
-		if i > 0 {
-			args = append(args, "--cluster-join-node-id", "n0", "--cluster-join-endpoint", "http://"+nodes[0].mgmt)
-		}
-		nodes = append(nodes, startPlain(t, dir, httpAddr, mgmtAddr, args...))
-	}
-	waitMembers(t, nodes, map[string]string{"n0": "alive", "n1": "alive"}, 15*time.Second)
+	nodes := nodesOf(t, 2, dir, func(httpAddr, mgmtAddr string, args ...string) *proc {
+		return startPlain(t, dir, httpAddr, mgmtAddr, args...)
+	}, "--memory-limit", "256MiB")
 	tok := nodes[0].login("root", "root")
 	var body bytes.Buffer
 	body.WriteString(`{"records":[`)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,34 +15,37 @@ import (
 )
 
 // peakRSS is a process's peak resident set (VmHWM), in bytes.
-func peakRSS(tb testing.TB, pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		tb.Fatal(err)
+func peakRSS(tb testing.TB, pid int) int64 { return procStatus(tb, pid, "VmHWM") }
+
+// rss is a process's resident set now (VmRSS), in bytes.
+func rss(tb testing.TB, pid int) int64 { return procStatus(tb, pid, "VmRSS") }
+
+// procStatus is a size line of /proc/<pid>/status, in bytes.
+func procStatus(tb testing.TB, pid int, key string) int64 {
+	v := rssParts(pid, key)[key]
+	if v == 0 {
+		tb.Fatalf("no %s in /proc/%d/status", key, pid)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	tb.Fatal("no VmHWM in /proc/pid/status")
-	return 0
+	return v
 }
 
-// rssParts reads a process's resident memory by kind: anon (heap,
-// stacks) and file (mapped files, Badger's tables and logs among them).
-func rssParts(pid int) map[string]int64 {
+// rssParts reads size lines of /proc/<pid>/status (by default RssAnon:
+// heap and stacks, and RssFile: mapped files, Badger's tables and logs
+// among them), in bytes, by key.
+func rssParts(pid int, keys ...string) map[string]int64 {
+	if len(keys) == 0 {
+		keys = []string{"RssAnon", "RssFile"}
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return nil
 	}
 	out := map[string]int64{}
 	for _, line := range strings.Split(string(b), "\n") {
-		for _, k := range []string{"RssAnon", "RssFile"} {
+		for _, k := range keys {
 			if v, ok := strings.CutPrefix(line, k+":"); ok {
 				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				out[strings.ToLower(strings.TrimPrefix(k, "Rss"))] = kb << 10
+				out[k] = kb << 10
 			}
 		}
 	}
@@ -75,33 +77,11 @@ func BenchmarkMemory(b *testing.B) {
 }
 
 func benchMemory(b *testing.B) {
-	dir := b.TempDir()
-	var nodes []*proc
-	for i := range 2 {
-		httpAddr, mgmtAddr := freeAddr(b), freeAddr(b)
-		args := nodeArgs(dir, i, httpAddr, mgmtAddr)
-		if i > 0 {
-			args = append(args, "--cluster-join-node-id", "n0", "--cluster-join-endpoint", "http://"+nodes[0].mgmt)
-		}
-		nodes = append(nodes, start(b, dir, nil, httpAddr, mgmtAddr, args...))
-	}
-	waitMembers(b, nodes, map[string]string{"n0": "alive", "n1": "alive"}, 15*time.Second)
+	nodes := nodesOf(b, 2, b.TempDir(), nil)
 	ingest, replica := nodes[0], nodes[1]
 	tok := ingest.login("root", "root")
 	const total, batch, clients = 2_000_000, 500, 8
-	bodies := make([][]byte, 64)
-	for i := range bodies {
-		var buf bytes.Buffer
-		buf.WriteString(`{"records":[`)
-		for j := range batch {
-			if j > 0 {
-				buf.WriteByte(',')
-			}
-			json.NewEncoder(&buf).Encode(benchRecord(i*batch+j, time.Time{}).Fields)
-		}
-		buf.WriteString(`]}`)
-		bodies[i] = buf.Bytes()
-	}
+	bodies := ingestBodies(64, batch)
 	cpu0 := cpuSeconds(b, ingest.cmd.Process.Pid)
 	var peaks sync.Map // "anon"/"file" of each node → peak bytes, sampled
 	sampleDone := make(chan struct{})
@@ -114,6 +94,7 @@ func benchMemory(b *testing.B) {
 			}
 			for name, p := range map[string]*proc{"ingest": ingest, "replica": replica} {
 				for k, v := range rssParts(p.cmd.Process.Pid) {
+					k = strings.ToLower(strings.TrimPrefix(k, "Rss"))
 					if old, ok := peaks.Load(name + "-" + k); !ok || old.(int64) < v {
 						peaks.Store(name+"-"+k, v)
 					}

@@ -209,16 +209,7 @@ func benchLag(b *testing.B) {
 func benchCatchUp(b *testing.B) {
 	dir := b.TempDir()
 	// A cluster of two that holds 1,000,000 records, half taken by each.
-	var nodes []*proc
-	for i := range 2 {
-		httpAddr, mgmtAddr := freeAddr(b), freeAddr(b)
-		args := nodeArgs(dir, i, httpAddr, mgmtAddr)
-		if i > 0 {
-			args = append(args, "--cluster-join-node-id", "n0", "--cluster-join-endpoint", "http://"+nodes[0].mgmt)
-		}
-		nodes = append(nodes, start(b, dir, nil, httpAddr, mgmtAddr, args...))
-	}
-	waitMembers(b, nodes, map[string]string{"n0": "alive", "n1": "alive"}, 15*time.Second)
+	nodes := nodesOf(b, 2, dir, nil)
 	const total, batch = 1_000_000, 1000
 	pad := strings.Repeat("x", 160)
 	loadStart := time.Now()

@@ -21,15 +21,28 @@ import (
 // see each other.
 func threeNodes(t testing.TB, dir string, extra ...string) []*proc {
 	t.Helper()
+	return nodesOf(t, 3, dir, nil, extra...)
+}
+
+// nodesOf starts count nodes n0, n1, ... in dir, each joining the one
+// before, with start (nil: the race-detector binary) and extra flags, and
+// waits until every node lists all as alive.
+func nodesOf(t testing.TB, count int, dir string, run func(httpAddr, mgmtAddr string, args ...string) *proc, extra ...string) []*proc {
+	t.Helper()
+	if run == nil {
+		run = func(httpAddr, mgmtAddr string, args ...string) *proc {
+			return start(t, dir, nil, httpAddr, mgmtAddr, args...)
+		}
+	}
 	var nodes []*proc
 	want := map[string]string{}
-	for i := range 3 {
+	for i := range count {
 		httpAddr, mgmtAddr := freeAddr(t), freeAddr(t)
 		args := append(nodeArgs(dir, i, httpAddr, mgmtAddr), extra...)
 		if i > 0 {
 			args = append(args, "--cluster-join-node-id", fmt.Sprint("n", i-1), "--cluster-join-endpoint", "http://"+nodes[i-1].mgmt)
 		}
-		nodes = append(nodes, start(t, dir, nil, httpAddr, mgmtAddr, args...))
+		nodes = append(nodes, run(httpAddr, mgmtAddr, args...))
 		want[fmt.Sprint("n", i)] = "alive"
 	}
 	waitMembers(t, nodes, want, 15*time.Second)
