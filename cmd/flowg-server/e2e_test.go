@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -68,14 +69,20 @@ func (s syncWriter) Write(b []byte) (int, error) {
 }
 
 // freeAddr returns a loopback address with a port free at the time of asking.
+// It is taken below the kernel's range of ephemeral ports (32768 and up
+// by default), so that the source port of some connection a test (or the
+// node) opens meanwhile cannot take it before the node binds it.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port from 20000 to 32000")
+	return ""
 }
 
 // start runs flowg-server in dir with env added to the environment and waits
