@@ -42,7 +42,7 @@ const DefaultMemoryBudget = 512 << 20
 //     flushed, one waiting for it), each with its log file mapped in
 //     memory: a transaction may take 15% of a memtable (4.8 MiB at the
 //     default); a larger request is committed in several (commitParts);
-//   - a block cache of B/16 and an index cache of B/32 (table indexes
+//   - a block cache and an index cache of B/32 each (table indexes
 //     evicted rather than all held in memory);
 //   - two compactors, with Badger's 2 MiB base table size: a compaction
 //     runs up to eight table builders at once, each holding twice its
@@ -53,7 +53,7 @@ const DefaultMemoryBudget = 512 << 20
 func logDBOptions(o *badger.Options, budget int64) {
 	o.MemTableSize = min(max(budget/16, 16<<20), 128<<20)
 	o.NumMemtables = 1 // waiting for a flush, beside the one flushed and the one written
-	o.BlockCacheSize = budget / 16
+	o.BlockCacheSize = budget / 32
 	o.IndexCacheSize = budget / 32
 	o.NumCompactors = 2
 }

@@ -86,7 +86,7 @@ func encodeSettings(s flowg.StreamSettings) ([]byte, error) {
 func smallDB(o *badger.Options) {
 	o.MemTableSize = 8 << 20
 	o.NumMemtables = 1
-	o.BlockCacheSize = 8 << 20
+	o.BlockCacheSize = 2 << 20
 	o.IndexCacheSize = 0
 	o.ValueLogFileSize = 64 << 20
 }
