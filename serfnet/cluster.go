@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -503,8 +504,29 @@ func (c *Cluster) Close() error {
 // with the cause in a person's words (a clock offset in seconds, a cookie
 // mismatch), and says whether every peer heard from lately refused it:
 // then this node is cut off from its cluster by its own configuration.
+//
+// A node that has peers but reaches none of them (a partition, or every
+// other node down) says that too, naming them; it is not cut off by its
+// own configuration, so isolated stays false (its writes are answered
+// with a single copy, and counted).
 func (c *Cluster) Problems() (problems []string, isolated bool) {
-	return c.transport.peers.problems()
+	problems, isolated = c.transport.peers.problems()
+	var unreachable []string
+	alive := 0
+	for _, n := range c.Nodes() {
+		switch {
+		case n.ID == c.cfg.NodeID:
+		case n.Status == flowg.StatusAlive:
+			alive++
+		case n.Status == flowg.StatusFailed || n.Status == flowg.StatusSuspect:
+			unreachable = append(unreachable, n.ID+" ("+string(n.Status)+")")
+		}
+	}
+	if alive == 0 && len(unreachable) > 0 {
+		problems = append(problems, "no peer reachable: "+strings.Join(unreachable, ", ")+
+			"; a partition or every other node down: ingest is answered with a single copy")
+	}
+	return problems, isolated
 }
 
 // membersCollector reports the members by status at each scrape, and

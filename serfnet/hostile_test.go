@@ -301,3 +301,21 @@ func TestReplay_ToAnotherNode(t *testing.T) {
 		t.Fatalf("replayed to n2: %d %s", code, why)
 	}
 }
+
+// TestCluster_SaysWhenNoPeerIsReachable: a node whose every peer failed
+// says so in its problems, naming them, without calling itself cut off
+// by its own configuration.
+func TestCluster_SaysWhenNoPeerIsReachable(t *testing.T) {
+	n0 := startNode(t, "n0", "", t.TempDir(), cookie)
+	n1 := startNode(t, "n1", "", t.TempDir(), cookie)
+	n1.join(n0)
+	eventually(t, 5*time.Second, "formed", sees([]*testNode{n0, n1}, map[string]string{"n0": "alive", "n1": "alive"}))
+	if p, _ := n0.c.Problems(); len(p) != 0 {
+		t.Fatalf("problems with every peer alive: %v", p)
+	}
+	n1.kill()
+	eventually(t, 10*time.Second, "n0 says no peer is reachable", func() bool {
+		p, isolated := n0.c.Problems()
+		return !isolated && len(p) == 1 && strings.Contains(p[0], "no peer reachable: n1 (")
+	})
+}
