@@ -27,7 +27,7 @@ type pullBody struct {
 
 // servePull answers with the records asked for, up to the batch bounds,
 // holding the request for up to wait_ms until there is something to send.
-func (r *Replicator) servePull(w http.ResponseWriter, req *http.Request) {
+func (r *logPull) servePull(w http.ResponseWriter, req *http.Request) {
 	var body pullBody
 	if err := json.NewDecoder(req.Body).Decode(&body); err != nil || len(body.After) == 0 || len(body.After) > maxOrigins {
 		http.Error(w, "bad pull: want after: {origin: sequence}", http.StatusBadRequest)
@@ -87,7 +87,7 @@ func (r *Replicator) servePull(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-func (r *Replicator) writeAnswer(w http.ResponseWriter, ans pullAnswer) {
+func (r *logPull) writeAnswer(w http.ResponseWriter, ans pullAnswer) {
 	b := encodeAnswer(ans)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Write(b)
@@ -102,7 +102,7 @@ type puller struct {
 // reconcilePullers runs one pull loop per alive peer, started again when
 // the peer comes back at another endpoint or with another origin (an
 // empty disk).
-func (r *Replicator) reconcilePullers(ctx context.Context, wg *sync.WaitGroup) {
+func (r *logPull) reconcilePullers(ctx context.Context, wg *sync.WaitGroup) {
 	alive := map[string]flowg.Node{}
 	for _, p := range r.alivePeers() {
 		alive[p.ID] = p
@@ -127,7 +127,7 @@ func (r *Replicator) reconcilePullers(ctx context.Context, wg *sync.WaitGroup) {
 
 // pullLoop pulls from one peer its own records and those of origins that
 // are not alive, applying each batch before asking for the next.
-func (r *Replicator) pullLoop(ctx context.Context, p flowg.Node) {
+func (r *logPull) pullLoop(ctx context.Context, p flowg.Node) {
 	retry := &backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second, Factor: 2, Jitter: true}
 	failing := false
 	// The first pull is answered at once, so that this node learns what
@@ -166,7 +166,7 @@ func (r *Replicator) pullLoop(ctx context.Context, p flowg.Node) {
 // said holds more than this node has (the former self of a node that came
 // back with an empty disk, say). Its records may live on only in its
 // peers, and no peer's answer may have said yet how many of them it holds.
-func (r *Replicator) originsFor(p flowg.Node) map[string]uint64 {
+func (r *logPull) originsFor(p flowg.Node) map[string]uint64 {
 	heads := r.cfg.Logs.Heads()
 	own := originOf(p)
 	after := map[string]uint64{own: heads[own]}
@@ -183,7 +183,7 @@ func (r *Replicator) originsFor(p flowg.Node) map[string]uint64 {
 // relayed are the origins other than this node's that no alive member
 // writes and whose records this node may lack: those of members that are
 // not alive, and those a peer said holds more than this node does.
-func (r *Replicator) relayed() map[string]bool {
+func (r *logPull) relayed() map[string]bool {
 	out := map[string]bool{}
 	alive := map[string]bool{}
 	for _, n := range r.cfg.Cluster.Nodes() {
@@ -212,7 +212,7 @@ func (r *Replicator) relayed() map[string]bool {
 // and restarts the pulls in flight when one is to be relayed that was not:
 // a pull already waiting for its peer's own records would not ask for it
 // until that peer takes new ones.
-func (r *Replicator) noteRelayed() {
+func (r *logPull) noteRelayed() {
 	now := r.relayed()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -231,7 +231,7 @@ func (r *Replicator) noteRelayed() {
 
 var errRelayChanged = errors.New("origins to relay changed")
 
-func (r *Replicator) pullOnce(ctx context.Context, p flowg.Node, wait time.Duration) error {
+func (r *logPull) pullOnce(ctx context.Context, p flowg.Node, wait time.Duration) error {
 	r.mu.Lock()
 	relay := r.relayCtx // before the origins are read, so no change is missed
 	r.mu.Unlock()
@@ -268,7 +268,7 @@ func (r *Replicator) pullOnce(ctx context.Context, p flowg.Node, wait time.Durat
 }
 
 // noteHeads keeps the highest head any peer reported per origin.
-func (r *Replicator) noteHeads(heads map[string]uint64) {
+func (r *logPull) noteHeads(heads map[string]uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for o, h := range heads {
@@ -279,7 +279,7 @@ func (r *Replicator) noteHeads(heads map[string]uint64) {
 }
 
 // updateLag notes, per origin, since when this node is behind it.
-func (r *Replicator) updateLag() {
+func (r *logPull) updateLag() {
 	heads := r.cfg.Logs.Heads()
 	now := time.Now()
 	r.mu.Lock()
@@ -295,7 +295,7 @@ func (r *Replicator) updateLag() {
 
 // Lag lists the origins whose records this node does not all hold yet,
 // and by how much, as far as the peers have said.
-func (r *Replicator) Lag() []flowg.OriginLag {
+func (r *logPull) Lag() []flowg.OriginLag {
 	heads := r.cfg.Logs.Heads()
 	now := time.Now()
 	r.mu.Lock()
@@ -334,8 +334,8 @@ func (r *Replicator) Nodes() []flowg.Node {
 	for _, l := range r.Lag() {
 		lag[l.Origin] = l
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.trafficMu.Lock()
+	defer r.trafficMu.Unlock()
 	for i, n := range nodes {
 		if n.ID == r.node {
 			continue
@@ -352,7 +352,7 @@ func (r *Replicator) Nodes() []flowg.Node {
 // copies splits the alive peers into those that hold this node's records
 // up to seq (as their pulls say) and those behind, and returns a channel
 // closed when any peer says it holds more.
-func (r *Replicator) copies(seq uint64) (holding, behind []string, more <-chan struct{}) {
+func (r *logPull) copies(seq uint64) (holding, behind []string, more <-chan struct{}) {
 	peers := r.alivePeers()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -369,7 +369,7 @@ func (r *Replicator) copies(seq uint64) (holding, behind []string, more <-chan s
 // WaitCopied waits until another alive node holds this node's records up
 // to seq, at most timeout; it reports whether one does. With no other
 // alive node it returns false at once.
-func (r *Replicator) WaitCopied(ctx context.Context, seq uint64, timeout time.Duration) bool {
+func (r *logPull) WaitCopied(ctx context.Context, seq uint64, timeout time.Duration) bool {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -393,7 +393,7 @@ func (r *Replicator) WaitCopied(ctx context.Context, seq uint64, timeout time.Du
 // HandOver waits until every alive peer holds every record this node took,
 // or ctx ends: on a graceful stop, so that no acknowledged record waits for
 // this node to come back.
-func (r *Replicator) HandOver(ctx context.Context) error {
+func (r *logPull) HandOver(ctx context.Context) error {
 	head := r.cfg.Logs.Heads()[r.self] // ingest has stopped: no record comes after
 	for {
 		_, behind, more := r.copies(head)

@@ -23,15 +23,11 @@ package replica
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
-	"math/rand/v2"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -124,8 +120,22 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// Replicator runs the replication of one node.
+// Replicator runs the replication of one node: two mechanisms behind one
+// front. settingsSync keeps users, roles, tokens and stream settings the
+// same everywhere (push at once, anti-entropy every few seconds, resync
+// after a long absence); logPull brings every origin's log records here
+// (per-origin long-polling pulls, relay of dead origins) and says which
+// peers hold this node's records. core is what both share: the
+// configuration, the signed requests to peers and their traffic, and the
+// protocol versions.
 type Replicator struct {
+	*core
+	*settingsSync
+	*logPull
+}
+
+// core is what both mechanisms share.
+type core struct {
 	cfg  Config
 	self string // this node's origin
 	node string // this node's ID
@@ -134,24 +144,34 @@ type Replicator struct {
 
 	versions versions
 
+	trafficMu     sync.Mutex
+	sent, recvd   map[string]uint64 // per peer node ID, replication bytes
+	versionLogged map[string]string // per peer, the versions tag last logged as incompatible
+}
+
+// settingsSync replicates users, roles, tokens and stream settings.
+type settingsSync struct {
+	*core
 	pushMu  sync.Mutex
 	pending []flowg.MetaEntry
 	pushCh  chan struct{}
 
 	absent atomic.Int64 // seconds; 0 once resynced
+}
 
+// logPull replicates log records, and follows which peers hold this
+// node's.
+type logPull struct {
+	*core
 	mu          sync.Mutex
 	knownHeads  map[string]uint64    // per origin, the highest head any peer reported
 	behindSince map[string]time.Time // per origin, since when this node is behind it
-	sent, recvd map[string]uint64    // per peer node ID, replication bytes
 	peerHolds   map[string]uint64    // per peer, how much of this node's origin it holds
 	held        chan struct{}        // closed and replaced when peerHolds grows
 	pullers     map[string]puller    // per peer node ID
 	relaying    map[string]bool      // origins pulled from every peer: see relayed
 	relayCtx    context.Context      // cancelled (and replaced) when relaying grows
 	relayGrew   context.CancelCauseFunc
-
-	versionLogged map[string]string // per peer, the versions tag last logged as incompatible
 }
 
 // DefaultConfig returns a Config with the documented defaults; Meta, Logs
@@ -190,15 +210,19 @@ func New(cfg Config) (*Replicator, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &Replicator{
+	c := &core{
 		cfg: cfg, self: cfg.Logs.Origin(), node: cfg.Cluster.NodeID(), log: log.With("component", "replication"), m: newMetrics(cfg.Registerer),
-		pushCh:     make(chan struct{}, 1),
-		knownHeads: map[string]uint64{}, behindSince: map[string]time.Time{},
-		sent: map[string]uint64{}, recvd: map[string]uint64{}, pullers: map[string]puller{},
-		peerHolds: map[string]uint64{}, held: make(chan struct{}),
-		relaying: map[string]bool{}, versionLogged: map[string]string{},
+		sent: map[string]uint64{}, recvd: map[string]uint64{}, versionLogged: map[string]string{},
 	}
-	r.versions, _ = parseVersions(cfg.Versions)
+	c.versions, _ = parseVersions(cfg.Versions)
+	r := &Replicator{
+		core:         c,
+		settingsSync: &settingsSync{core: c, pushCh: make(chan struct{}, 1)},
+		logPull: &logPull{core: c,
+			knownHeads: map[string]uint64{}, behindSince: map[string]time.Time{}, pullers: map[string]puller{},
+			peerHolds: map[string]uint64{}, held: make(chan struct{}), relaying: map[string]bool{},
+		},
+	}
 	r.relayCtx, r.relayGrew = context.WithCancelCause(context.Background())
 	if cfg.Absent > cfg.TombstoneWindow {
 		r.absent.Store(int64(cfg.Absent.Seconds()))
@@ -251,7 +275,7 @@ func (r *Replicator) Run(ctx context.Context) {
 
 // alivePeers are the alive members other than this node that speak a
 // replication version this node speaks.
-func (r *Replicator) alivePeers() []flowg.Node {
+func (r *core) alivePeers() []flowg.Node {
 	var out []flowg.Node
 	for _, n := range r.cfg.Cluster.Nodes() {
 		if n.ID != r.node && n.Status == flowg.StatusAlive && n.Endpoint != "" && r.versionFor(n) > 0 {
@@ -262,7 +286,7 @@ func (r *Replicator) alivePeers() []flowg.Node {
 }
 
 // request sends a signed request and returns the body of a 200 answer.
-func (r *Replicator) request(ctx context.Context, peer flowg.Node, path string, body []byte) ([]byte, error) {
+func (r *core) request(ctx context.Context, peer flowg.Node, path string, body []byte) ([]byte, error) {
 	v := r.versionFor(peer)
 	if v == 0 {
 		return nil, fmt.Errorf("%s speaks no replication version this node speaks", peer.ID)
@@ -295,291 +319,11 @@ func (r *Replicator) request(ctx context.Context, peer flowg.Node, path string, 
 
 var errResync = errors.New("the peer asks this node to resync")
 
-func (r *Replicator) count(peer string, sent, recvd int) {
-	r.mu.Lock()
+func (r *core) count(peer string, sent, recvd int) {
+	r.trafficMu.Lock()
 	r.sent[peer] += uint64(sent)
 	r.recvd[peer] += uint64(recvd)
-	r.mu.Unlock()
+	r.trafficMu.Unlock()
 	r.m.bytes.WithLabelValues("sent").Add(float64(sent))
 	r.m.bytes.WithLabelValues("received").Add(float64(recvd))
-}
-
-// Meta: push at once.
-
-func (r *Replicator) changed(entries []flowg.MetaEntry) {
-	r.pushMu.Lock()
-	r.pending = append(r.pending, entries...)
-	r.pushMu.Unlock()
-	select {
-	case r.pushCh <- struct{}{}:
-	default:
-	}
-}
-
-type metaBody struct {
-	Entries wireEntries `json:"entries"`
-	Absent  int64       `json:"absent,omitempty"`
-}
-
-func (r *Replicator) pushLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.pushCh:
-		}
-		r.pushMu.Lock()
-		batch := r.pending
-		r.pending = nil
-		r.pushMu.Unlock()
-		if len(batch) == 0 || r.absent.Load() > 0 {
-			continue // a node that must resync shares nothing first
-		}
-		body, _ := json.Marshal(metaBody{Entries: batch})
-		var wg sync.WaitGroup
-		for _, p := range r.alivePeers() {
-			wg.Go(func() {
-				pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				defer cancel()
-				if _, err := r.request(pctx, p, PathMeta, body); err != nil && ctx.Err() == nil {
-					// Anti-entropy repairs what a failed push missed.
-					r.log.Debug("push failed", "peer", p.ID, "err", err)
-				}
-			})
-		}
-		wg.Wait()
-	}
-}
-
-// refuse answers 409 to a node that was away longer than deletes are
-// remembered (requests from a node that has not resynced since it started
-// say how long it was down), and 503 while this node itself has not
-// resynced.
-func (r *Replicator) refuse(w http.ResponseWriter, absentSeconds int64) bool {
-	if absentSeconds > int64(r.cfg.TombstoneWindow/time.Second) {
-		http.Error(w, "resync: down longer than the tombstone window", http.StatusConflict)
-		return true
-	}
-	if r.absent.Load() > 0 {
-		http.Error(w, "this node is resyncing", http.StatusServiceUnavailable)
-		return true
-	}
-	return false
-}
-
-func (r *Replicator) serveMeta(w http.ResponseWriter, req *http.Request) {
-	var body metaBody
-	if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
-		http.Error(w, "bad entries: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if r.refuse(w, body.Absent) {
-		return
-	}
-	n, err := r.cfg.Meta.ApplyMeta(body.Entries)
-	if errors.Is(err, flowg.ErrInvalid) {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	} else if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	r.m.metaApplied.Add(float64(n))
-	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"applied":%d}`, n)
-}
-
-// Meta: anti-entropy.
-
-type digestBody struct {
-	// Root is one hash per database: equal roots end the round.
-	Root   map[string]uint64 `json:"root"`
-	Absent int64             `json:"absent,omitempty"`
-}
-
-type digestAnswer struct {
-	Same    bool                        `json:"same"`
-	Buckets map[string]map[uint8]uint64 `json:"buckets,omitempty"`
-}
-
-func rootOf(d map[string]map[uint8]uint64) map[string]uint64 {
-	out := map[string]uint64{}
-	for db, buckets := range d {
-		var h uint64
-		for b, v := range buckets {
-			h ^= (v + uint64(b)) * 0x9e3779b97f4a7c15
-		}
-		out[db] = h
-	}
-	return out
-}
-
-func (r *Replicator) serveDigest(w http.ResponseWriter, req *http.Request) {
-	var body digestBody
-	if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
-		http.Error(w, "bad digest: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if r.refuse(w, body.Absent) {
-		return
-	}
-	d, err := r.cfg.Meta.MetaDigest()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	ans := digestAnswer{Same: maps.Equal(rootOf(d), body.Root)}
-	if !ans.Same {
-		ans.Buckets = d
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(ans)
-}
-
-type entriesBody struct {
-	All     bool    `json:"all,omitempty"`
-	Buckets []uint8 `json:"buckets,omitempty"`
-	Absent  int64   `json:"absent,omitempty"`
-}
-
-func (r *Replicator) serveEntries(w http.ResponseWriter, req *http.Request) {
-	var body entriesBody
-	if err := json.NewDecoder(req.Body).Decode(&body); err != nil || !body.All && len(body.Buckets) == 0 {
-		http.Error(w, "bad request: want all or buckets", http.StatusBadRequest)
-		return
-	}
-	// Everything is asked for by a node that resyncs. A node that must
-	// resync itself gives its entries only to another in the same case
-	// (when the whole cluster was down, one of them has to go first).
-	if body.All && r.absent.Load() > 0 && body.Absent == 0 {
-		http.Error(w, "this node is resyncing", http.StatusServiceUnavailable)
-		return
-	}
-	if !body.All && r.refuse(w, body.Absent) {
-		return
-	}
-	entries, err := r.cfg.Meta.MetaEntries(body.Buckets...)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(metaBody{Entries: entries})
-}
-
-func (r *Replicator) antiEntropyLoop(ctx context.Context) {
-	for {
-		wait := r.cfg.AntiEntropy/2 + time.Duration(rand.Int64N(int64(r.cfg.AntiEntropy)))
-		if r.absent.Load() > 0 {
-			wait = time.Second
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		peers := r.alivePeers()
-		if len(peers) == 0 {
-			continue
-		}
-		p := peers[rand.IntN(len(peers))]
-		if err := r.syncWith(ctx, p); err != nil && ctx.Err() == nil {
-			r.log.Debug("anti-entropy round failed", "peer", p.ID, "err", err)
-		}
-		if n, err := r.cfg.Meta.DropTombstones(r.cfg.TombstoneWindow); err == nil && n > 0 {
-			r.log.Info("dropped tombstones older than the window", "count", n)
-		}
-	}
-}
-
-// syncWith compares digests with one peer and exchanges the entries of the
-// buckets that differ, both ways. A node back from an absence says how long
-// it was down; told to resync (409), it takes the peer's entries instead.
-func (r *Replicator) syncWith(ctx context.Context, p flowg.Node) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	d, err := r.cfg.Meta.MetaDigest()
-	if err != nil {
-		return err
-	}
-	body, _ := json.Marshal(digestBody{Root: rootOf(d), Absent: r.absent.Load()})
-	b, err := r.request(ctx, p, PathDigest, body)
-	if errors.Is(err, errResync) {
-		return r.resyncFrom(ctx, p)
-	} else if err != nil {
-		return err
-	}
-	var ans digestAnswer
-	if err := json.Unmarshal(b, &ans); err != nil {
-		return err
-	}
-	if r.absent.Swap(0) > 0 {
-		r.log.Info("a peer accepts this node's entries after its absence; merging")
-	}
-	if ans.Same {
-		return nil
-	}
-	var buckets []uint8
-	for db, theirs := range ans.Buckets {
-		for bk, h := range theirs {
-			if d[db][bk] != h && !slices.Contains(buckets, bk) {
-				buckets = append(buckets, bk)
-			}
-		}
-	}
-	for db, ours := range d {
-		for bk, h := range ours {
-			if ans.Buckets[db][bk] != h && !slices.Contains(buckets, bk) {
-				buckets = append(buckets, bk)
-			}
-		}
-	}
-	if len(buckets) == 0 {
-		return nil
-	}
-	// Theirs to us...
-	req, _ := json.Marshal(entriesBody{Buckets: buckets})
-	b, err = r.request(ctx, p, PathEntries, req)
-	if err != nil {
-		return err
-	}
-	var theirs metaBody
-	if err := json.Unmarshal(b, &theirs); err != nil {
-		return err
-	}
-	n, err := r.cfg.Meta.ApplyMeta(theirs.Entries)
-	if err != nil {
-		return err
-	}
-	r.m.metaApplied.Add(float64(n))
-	r.m.repairs.Add(float64(n))
-	// ... and ours to them.
-	ours, err := r.cfg.Meta.MetaEntries(buckets...)
-	if err != nil || len(ours) == 0 {
-		return err
-	}
-	push, _ := json.Marshal(metaBody{Entries: ours})
-	_, err = r.request(ctx, p, PathMeta, push)
-	return err
-}
-
-// resyncFrom replaces this node's users, roles, tokens and settings with a
-// peer's.
-func (r *Replicator) resyncFrom(ctx context.Context, p flowg.Node) error {
-	body, _ := json.Marshal(entriesBody{All: true, Absent: r.absent.Load()})
-	b, err := r.request(ctx, p, PathEntries, body)
-	if err != nil {
-		return err
-	}
-	var all metaBody
-	if err := json.Unmarshal(b, &all); err != nil {
-		return err
-	}
-	if err := r.cfg.Meta.ReplaceMeta(all.Entries); err != nil {
-		return err
-	}
-	r.absent.Store(0)
-	r.m.resyncs.Inc()
-	r.log.Info("resynced users, roles, tokens and settings from a peer", "peer", p.ID, "entries", len(all.Entries))
-	return nil
 }

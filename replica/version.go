@@ -62,7 +62,7 @@ func (v versions) common(o versions) int {
 
 // versionFor is the version to speak to a peer, or 0 when there is none
 // in common; the first time a peer has none (or a new range) it is logged.
-func (r *Replicator) versionFor(n flowg.Node) int {
+func (r *core) versionFor(n flowg.Node) int {
 	tag := n.Tags[VersionsTag]
 	theirs, err := parseVersions(tag)
 	v := 0
@@ -72,10 +72,10 @@ func (r *Replicator) versionFor(n flowg.Node) int {
 	if v > 0 {
 		return v
 	}
-	r.mu.Lock()
+	r.trafficMu.Lock()
 	logged := r.versionLogged[n.ID] == tag
 	r.versionLogged[n.ID] = tag
-	r.mu.Unlock()
+	r.trafficMu.Unlock()
 	if !logged {
 		r.m.incompatible.Inc()
 		r.log.Warn("a peer speaks no replication version this node speaks; not replicating with it until one of the two is upgraded",
@@ -86,7 +86,7 @@ func (r *Replicator) versionFor(n flowg.Node) int {
 
 // versioned serves h only for requests in a version this node speaks (a
 // request without one is version 1), and says the version in the answer.
-func (r *Replicator) versioned(h http.HandlerFunc) http.HandlerFunc {
+func (r *core) versioned(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
 		v := 1
 		if s := req.Header.Get(HeaderVersion); s != "" {
