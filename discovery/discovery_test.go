@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	flowg "github.com/flowg-server/flowg-server"
@@ -54,45 +55,48 @@ func (f *fakeCluster) set(id string, up bool)               { f.mu.Lock(); f.up[
 func (f *fakeCluster) joined(id string) bool                { return f.IsMember(flowg.Peer{NodeID: id}) }
 func (f *fakeCluster) callCount() int                       { f.mu.Lock(); defer f.mu.Unlock(); return len(f.calls) }
 
+// TestLoop_RetriesSkipsSelfAndMembersDedups runs the loop on synctest's
+// virtual clock: its backoffs and interval pass at once, and
+// synctest.Wait returns when the loop is blocked on its next timer.
 func TestLoop_RetriesSkipsSelfAndMembersDedups(t *testing.T) {
-	c := &fakeCluster{self: "me", up: map[string]bool{}, members: map[string]bool{}}
-	peer := flowg.Peer{NodeID: "a", Endpoint: "http://a:9113"}
-	sources := []Source{
-		Static{Peer: peer}, Static{Peer: peer}, // the same peer from two sources
-		Static{Peer: flowg.Peer{NodeID: "me", Endpoint: "http://me:9113"}},
-		failing{},
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go (&Loop{Sources: sources, Cluster: c, Interval: 20 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler)}).Run(ctx)
-
-	deadline := time.Now().Add(5 * time.Second)
-	for c.callCount() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("the loop does not retry while the peer is down")
+	synctest.Test(t, func(t *testing.T) {
+		c := &fakeCluster{self: "me", up: map[string]bool{}, members: map[string]bool{}}
+		peer := flowg.Peer{NodeID: "a", Endpoint: "http://a:9113"}
+		sources := []Source{
+			Static{Peer: peer}, Static{Peer: peer}, // the same peer from two sources
+			Static{Peer: flowg.Peer{NodeID: "me", Endpoint: "http://me:9113"}},
+			failing{},
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	c.set("a", true)
-	for !c.joined("a") {
-		if time.Now().After(deadline) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go (&Loop{Sources: sources, Cluster: c, Interval: 20 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+			Logger: slog.New(slog.DiscardHandler)}).Run(ctx)
+
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		if c.callCount() < 3 {
+			t.Fatalf("the loop tried %d times in 100 ms while the peer was down (backoff 10 ms to 40 ms)", c.callCount())
+		}
+		c.set("a", true)
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		if !c.joined("a") {
 			t.Fatal("the loop did not join the peer once it was up")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	n := c.callCount()
-	time.Sleep(100 * time.Millisecond)
-	if c.callCount() != n {
-		t.Fatal("the loop joins again a peer that is already a member")
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, call := range c.calls {
-		if len(call) != 1 || call[0] != peer {
-			t.Fatalf("join called with %v: want the one peer, deduplicated, never this node", call)
+		n := c.callCount()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if c.callCount() != n {
+			t.Fatal("the loop joins again a peer that is already a member")
 		}
-	}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, call := range c.calls {
+			if len(call) != 1 || call[0] != peer {
+				t.Fatalf("join called with %v: want the one peer, deduplicated, never this node", call)
+			}
+		}
+	})
 }
 
 // flaky answers with its peer once, then fails; it notifies on demand.
@@ -121,27 +125,25 @@ func (f *flaky) Changed() <-chan struct{} { return f.changed }
 // with its last good answer, and a Notifier wakes the loop long before its
 // interval.
 func TestLoop_LastGoodAnswerAndNotifier(t *testing.T) {
-	c := &fakeCluster{self: "me", up: map[string]bool{}, members: map[string]bool{}}
-	src := &flaky{peer: flowg.Peer{NodeID: "a", Endpoint: "http://a:9113"}, changed: make(chan struct{}, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	// Backoffs and interval far longer than the test: only the notifier
-	// can start another round.
-	go (&Loop{Sources: []Source{src}, Cluster: c, Interval: time.Hour, MinBackoff: time.Hour, MaxBackoff: time.Hour,
-		Logger: slog.New(slog.DiscardHandler)}).Run(ctx)
-	deadline := time.Now().Add(5 * time.Second)
-	for c.callCount() < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("no first round")
+	synctest.Test(t, func(t *testing.T) {
+		c := &fakeCluster{self: "me", up: map[string]bool{}, members: map[string]bool{}}
+		src := &flaky{peer: flowg.Peer{NodeID: "a", Endpoint: "http://a:9113"}, changed: make(chan struct{}, 1)}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// Backoffs and interval of an hour: only the notifier can start
+		// another round within the minute the test waits.
+		go (&Loop{Sources: []Source{src}, Cluster: c, Interval: time.Hour, MinBackoff: time.Hour, MaxBackoff: time.Hour,
+			Logger: slog.New(slog.DiscardHandler)}).Run(ctx)
+		synctest.Wait()
+		if c.callCount() != 1 {
+			t.Fatalf("%d rounds at start, want 1", c.callCount())
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	c.set("a", true)
-	src.changed <- struct{}{}
-	for !c.joined("a") {
-		if time.Now().After(deadline) {
+		c.set("a", true)
+		src.changed <- struct{}{}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if !c.joined("a") {
 			t.Fatal("the notifier did not wake the loop, or the failing source's last answer was dropped")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	})
 }
