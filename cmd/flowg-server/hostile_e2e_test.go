@@ -184,7 +184,7 @@ func TestE2E_DiskFull(t *testing.T) {
 	}
 	f.Close()
 	// Free a little: the node takes records until its reserve, then stops.
-	os.Truncate(filler, mustSize(t, filler)-80<<20)
+	os.Truncate(filler, mustSize(t, filler)-64<<20)
 	body := `{"records":[` + strings.Repeat(`{"message":"`+strings.Repeat("y", 1000)+`"},`, 499) + `{"message":"last"}]}`
 	var code int
 	var answer []byte
