@@ -226,6 +226,7 @@ func (n *Node) startCluster(context.Context) error {
 	if n.cluster, err = serfnet.New(ccfg); err != nil {
 		return err
 	}
+	exportGossipMetrics(n.reg, n.log)
 	rcfg := c.Replica
 	rcfg.Meta, rcfg.Logs, rcfg.Cluster = n.st, n.st.Logs, n.cluster
 	rcfg.Absent = absence(c.StateDir)

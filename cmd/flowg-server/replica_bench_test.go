@@ -35,8 +35,8 @@ func withBin(bin string, fn func()) {
 	fn()
 }
 
-// metric sums the samples of a metric on a node's /metrics.
-func metric(tb testing.TB, p *proc, name string) float64 {
+// metricsText is a node's /metrics.
+func metricsText(tb testing.TB, p *proc) string {
 	tb.Helper()
 	resp, err := http.Get("http://" + p.mgmt + "/metrics")
 	if err != nil {
@@ -44,9 +44,16 @@ func metric(tb testing.TB, p *proc, name string) float64 {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// metric sums the samples of a metric on a node's /metrics.
+func metric(tb testing.TB, p *proc, name string) float64 {
+	tb.Helper()
+	b := metricsText(tb, p)
 	sum := 0.0
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(\{[^}]*\})? ([0-9.e+-]+)$`)
-	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+	for _, m := range re.FindAllStringSubmatch(b, -1) {
 		v, _ := strconv.ParseFloat(m[2], 64)
 		sum += v
 	}

@@ -98,6 +98,11 @@ func TestE2E_Replication(t *testing.T) {
 	if v := metric(t, nodes[2], "flowg_replication_records_applied_total"); v < 2 {
 		t.Errorf("flowg_replication_records_applied_total on n2 = %v, want 2 at least", v)
 	}
+	// memberlist's own metrics: probes of the peers, members by state.
+	eventually(t, 10*time.Second, "memberlist's probe metrics on /metrics", func() bool {
+		return metric(t, nodes[2], "flowg_memberlist_probeNode_count") > 0 &&
+			strings.Contains(metricsText(t, nodes[2]), `flowg_memberlist_node_instances{node_state="alive"} 3`)
+	})
 
 	// Users: created on n1, log in on n2; deleted on n2, gone everywhere.
 	if code, b := nodes[1].request(tok[1], "PUT", "/api/v1/users/alice", `{"password":"alice-password-1","roles":["admin"]}`); code/100 != 2 {
