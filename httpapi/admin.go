@@ -48,7 +48,10 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	}
 	defer a.loginsInFlight.leave(addr)
 	d := a.loginByAddr.take(addr, now)
-	if d == 0 {
+	// A name no user can have is not followed per user: the throttle's
+	// keys stay names of at most 64 bytes, whatever the body holds.
+	validName := flowg.ValidateName("user", in.Username) == nil
+	if d == 0 && validName {
 		if d = a.loginByUser.take(in.Username, now); d > 0 {
 			a.loginByAddr.refund(addr)
 		}
@@ -59,7 +62,13 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, errorf(http.StatusTooManyRequests, "too many failed logins for this user or from this address; retry in %s", d.Round(time.Second)))
 		return
 	}
-	tok, err := a.cfg.Auth.Login(r.Context(), in.Username, in.Password)
+	var tok string
+	var err error
+	if validName {
+		tok, err = a.cfg.Auth.Login(r.Context(), in.Username, in.Password)
+	} else {
+		err = flowg.ErrBadCredentials
+	}
 	if !errors.Is(err, flowg.ErrBadCredentials) {
 		// Only a wrong password counts against the budgets.
 		a.loginByUser.refund(in.Username)

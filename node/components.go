@@ -110,11 +110,11 @@ func (n *Node) startListeners(context.Context) error {
 	}
 	fitConnLimits(&lim, n.log)
 	n.cfg.Syslog.MaxConnections, n.cfg.Syslog.MaxConnectionsPerClient = lim.syslogConns, lim.syslogConnsPerClient
-	httpLn, err := listen("--http-bind", c.HTTPBind, httpapi.ConnLimits{Max: lim.httpConns, PerClient: lim.httpConnsPerClient}, c.HTTPTLS, n)
+	httpLn, err := n.listen("public", "--http-bind", c.HTTPBind, httpapi.ConnLimits{Max: lim.httpConns, PerClient: lim.httpConnsPerClient}, c.HTTPTLS)
 	if err != nil {
 		return err
 	}
-	mgmtLn, err := listen("--mgmt-bind", c.MgmtBind, httpapi.ConnLimits{Max: lim.mgmtConns, PerClient: lim.mgmtConnsPerClient}, c.MgmtTLS, n)
+	mgmtLn, err := n.listen("mgmt", "--mgmt-bind", c.MgmtBind, httpapi.ConnLimits{Max: lim.mgmtConns, PerClient: lim.mgmtConnsPerClient}, c.MgmtTLS)
 	if err != nil {
 		httpLn.Close()
 		return err
@@ -123,16 +123,12 @@ func (n *Node) startListeners(context.Context) error {
 	return nil
 }
 
-// listen opens a TCP listener with its connection limits, then TLS when
-// tlsConfig is set.
-func listen(flagName, addr string, lim httpapi.ConnLimits, tlsConfig *tls.Config, n *Node) (net.Listener, error) {
+// listen opens the TCP listener of server with its connection limits,
+// then TLS when tlsConfig is set.
+func (n *Node) listen(server, flagName, addr string, lim httpapi.ConnLimits, tlsConfig *tls.Config) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", flagName, addr, err)
-	}
-	server := "public"
-	if flagName == "--mgmt-bind" {
-		server = "mgmt"
 	}
 	if ln, err = httpapi.LimitListener(ln, server, lim, n.log, n.reg); err != nil {
 		ln.Close()

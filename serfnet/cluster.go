@@ -157,7 +157,7 @@ func New(cfg Config) (*Cluster, error) {
 			accepted = append(accepted, deriveKeys(cfg.PreviousCookie, cfg.ClusterName).signing)
 		}
 		names := []string{cfg.NodeID, adv.String()}
-		if hp, err := parseEndpoint(cfg.Tags["endpoint"]); err == nil {
+		if hp, err := parseEndpoint(cfg.Tags[flowg.TagEndpoint]); err == nil {
 			names = append(names, hp)
 		}
 		v = newVerifier(accepted, cfg.SignatureWindow, names...)
@@ -416,7 +416,7 @@ func (c *Cluster) IsSelf(p flowg.Peer) bool {
 	if p.NodeID != "" {
 		return p.NodeID == c.cfg.NodeID
 	}
-	if p.Endpoint == c.cfg.Tags["endpoint"] {
+	if p.Endpoint == c.cfg.Tags[flowg.TagEndpoint] {
 		return true
 	}
 	hp, err := parseEndpoint(p.Endpoint)
@@ -433,7 +433,7 @@ func (c *Cluster) IsSelf(p flowg.Peer) bool {
 func (c *Cluster) IsMember(p flowg.Peer) bool {
 	for _, m := range c.serf.Members() {
 		if m.Status == serf.StatusAlive && m.Name != c.cfg.NodeID &&
-			(p.NodeID != "" && m.Name == p.NodeID || p.Endpoint != "" && m.Tags["endpoint"] == p.Endpoint) {
+			(p.NodeID != "" && m.Name == p.NodeID || p.Endpoint != "" && m.Tags[flowg.TagEndpoint] == p.Endpoint) {
 			return true
 		}
 	}
@@ -558,12 +558,12 @@ func (m *membersCollector) Collect(ch chan<- prometheus.Metric) {
 	for s, n := range counts {
 		ch <- prometheus.MustNewConstMetric(membersDesc, prometheus.GaugeValue, float64(n), string(s))
 	}
-	problems, isolated := m.c.Problems()
+	refusing, isolated := m.c.transport.peers.problems()
 	iso := 0.0
 	if isolated {
 		iso = 1
 	}
 	ch <- prometheus.MustNewConstMetric(isolatedDesc, prometheus.GaugeValue, iso)
-	ch <- prometheus.MustNewConstMetric(refusingDesc, prometheus.GaugeValue, float64(len(problems)))
+	ch <- prometheus.MustNewConstMetric(refusingDesc, prometheus.GaugeValue, float64(len(refusing)))
 	ch <- prometheus.MustNewConstMetric(offsetDesc, prometheus.GaugeValue, m.c.transport.peers.clockOffset().Seconds())
 }

@@ -152,8 +152,9 @@ func (t *Transport) WriteToAddress(b []byte, addr memberlist.Address) (time.Time
 		t.queues[addr.Addr] = p
 		go t.sendLoop(addr.Addr, p)
 	}
-	if addr.Name != "" {
-		p.name.Store(&addr.Name)
+	if n := p.name.Load(); addr.Name != "" && (n == nil || *n != addr.Name) {
+		name := addr.Name // stored once per name, not per packet
+		p.name.Store(&name)
 	}
 	select {
 	case p.q <- buf:
