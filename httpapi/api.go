@@ -128,33 +128,26 @@ type API struct {
 	inflight                 *semaphore.Weighted // bytes of ingest bodies in flight
 }
 
+// orDefault sets *v to d when it is not positive.
+func orDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
 // New returns an API; it serves nothing until its handlers are mounted.
 func New(cfg Config) (*API, error) {
 	if cfg.Logs == nil || cfg.Auth == nil || cfg.Cluster == nil {
 		return nil, errors.New("httpapi: Logs, Auth and Cluster are required")
 	}
-	d := DefaultLimits()
-	if cfg.Limits.MaxBodyBytes <= 0 {
-		cfg.Limits.MaxBodyBytes = d.MaxBodyBytes
-	}
-	if cfg.Limits.MaxQueryLimit <= 0 {
-		cfg.Limits.MaxQueryLimit = d.MaxQueryLimit
-	}
-	if cfg.Limits.MaxWatchers <= 0 {
-		cfg.Limits.MaxWatchers = d.MaxWatchers
-	}
-	if cfg.Limits.LoginFailuresPerUser <= 0 {
-		cfg.Limits.LoginFailuresPerUser = d.LoginFailuresPerUser
-	}
-	if cfg.Limits.LoginFailuresPerAddr <= 0 {
-		cfg.Limits.LoginFailuresPerAddr = d.LoginFailuresPerAddr
-	}
-	if cfg.Limits.MaxIngestInFlight <= 0 {
-		cfg.Limits.MaxIngestInFlight = d.MaxIngestInFlight
-	}
-	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = 15 * time.Second
-	}
+	d, l := DefaultLimits(), &cfg.Limits
+	orDefault(&l.MaxBodyBytes, d.MaxBodyBytes)
+	orDefault(&l.MaxQueryLimit, d.MaxQueryLimit)
+	orDefault(&l.MaxWatchers, d.MaxWatchers)
+	orDefault(&l.LoginFailuresPerUser, d.LoginFailuresPerUser)
+	orDefault(&l.LoginFailuresPerAddr, d.LoginFailuresPerAddr)
+	orDefault(&l.MaxIngestInFlight, d.MaxIngestInFlight)
+	orDefault(&cfg.Heartbeat, 15*time.Second)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // peerFresh is how long a peer's last answer counts: gossip reaches every
@@ -22,6 +24,8 @@ type peerHealth struct {
 	m   *metrics
 	now func() time.Time
 
+	accepted prometheus.Counter // the outcome of nearly every answer
+
 	mu    sync.Mutex
 	peers map[string]peerAnswer // by node ID, or address when the ID is unknown
 }
@@ -34,7 +38,7 @@ type peerAnswer struct {
 }
 
 func newPeerHealth(log *slog.Logger, m *metrics, now func() time.Time) *peerHealth {
-	return &peerHealth{log: log, m: m, now: now, peers: map[string]peerAnswer{}}
+	return &peerHealth{log: log, m: m, now: now, peers: map[string]peerAnswer{}, accepted: m.refusals.WithLabelValues("accepted")}
 }
 
 // answered notes a peer's answer to a signed request. A refusal for a new
@@ -63,24 +67,28 @@ func (h *peerHealth) answered(peer string, resp *http.Response) {
 	default:
 		return // busy, shutting down, a replayed retry: says nothing of this node
 	}
-	h.m.refusals.WithLabelValues(causeLabel(a.cause)).Inc()
 	h.mu.Lock()
 	before, known := h.peers[peer]
+	if a.cause == "" && known && before.cause == "" && now.Sub(before.at) < time.Second {
+		// Every gossip packet answers: an accepted one a moment after
+		// another changes nothing worth a write.
+		h.mu.Unlock()
+		h.accepted.Inc()
+		return
+	}
 	h.peers[peer] = a
 	h.mu.Unlock()
+	if a.cause == "" {
+		h.accepted.Inc()
+	} else {
+		h.m.refusals.WithLabelValues(a.cause).Inc()
+	}
 	switch {
 	case a.cause != "" && (!known || before.cause != a.cause || now.Sub(before.at) > peerFresh):
 		h.log.Warn("a peer refuses this node's requests: "+a.detail, "peer", peer, "cause", a.cause)
 	case a.cause == "" && known && before.cause != "":
 		h.log.Info("a peer accepts this node's requests again", "peer", peer, "was", before.cause)
 	}
-}
-
-func causeLabel(c string) string {
-	if c == "" {
-		return "accepted"
-	}
-	return c
 }
 
 // problems lists the peers that refused this node lately, with why, and
