@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -33,6 +32,11 @@ const (
 // ConsulConfig says how a node registers in Consul and which service it
 // watches.
 type ConsulConfig struct {
+	// Address is the agent's HTTP address (http://, https:// or unix://);
+	// Token, Datacenter and CAFile complete it. Empty fields take the
+	// CONSUL_* variables, then the client's defaults.
+	Address, Token, Datacenter, CAFile string
+	// Client, when set, is used instead of one built from the fields.
 	Client *api.Client
 	// Service is the Consul service name. Default "flowg".
 	Service string
@@ -70,17 +74,8 @@ type Consul struct {
 	err   error
 }
 
-// NewConsul checks the config and fills in its defaults.
+// NewConsul fills in the config's defaults and checks it.
 func NewConsul(cfg ConsulConfig) (*Consul, error) {
-	if cfg.Client == nil {
-		return nil, errors.New("consul: no client")
-	}
-	if cfg.Service == "" {
-		cfg.Service = "flowg"
-	}
-	if _, _, err := hostPort(cfg.Endpoint); err != nil {
-		return nil, fmt.Errorf("consul: endpoint %q: %w", cfg.Endpoint, err)
-	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -92,6 +87,20 @@ func NewConsul(cfg ConsulConfig) (*Consul, error) {
 	def(&cfg.WaitTime, 5*time.Minute)
 	def(&cfg.MinBackoff, 500*time.Millisecond)
 	def(&cfg.MaxBackoff, 30*time.Second)
+	if cfg.Service == "" {
+		cfg.Service = "flowg"
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if _, _, err := hostPort(cfg.Endpoint); err != nil {
+		return nil, fmt.Errorf("consul: endpoint %q: %w", cfg.Endpoint, err)
+	}
+	client, err := cfg.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Client = client
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -270,23 +279,19 @@ func PeersFromConsul(entries []*api.ServiceEntry, self, scheme string) []flowg.P
 
 // hostPort splits an http(s) endpoint URL into its host and port.
 func hostPort(endpoint string) (string, int, error) {
-	u, err := url.Parse(endpoint)
+	e, err := flowg.ParseEndpoint(endpoint)
 	if err != nil {
 		return "", 0, err
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", 0, errors.New("not an http or https URL")
+	if e.Port == 0 {
+		return "", 0, errors.New("needs a port")
 	}
-	port, err := strconv.Atoi(u.Port())
-	if err != nil || u.Hostname() == "" || port <= 0 || port > 65535 {
-		return "", 0, errors.New("needs a host and a port")
-	}
-	return u.Hostname(), port, nil
+	return e.Host, e.Port, nil
 }
 
 func schemeOf(endpoint string) string {
-	if u, err := url.Parse(endpoint); err == nil && u.Scheme == "https" {
-		return "https"
+	if e, err := flowg.ParseEndpoint(endpoint); err == nil {
+		return e.Scheme
 	}
 	return "http"
 }

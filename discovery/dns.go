@@ -24,17 +24,39 @@ const MaxSRVTargets = 1000
 // management endpoint; targets are resolved from the answer's additional
 // section, else with A and AAAA queries to the same server.
 type DNS struct {
-	// Record is the SRV name to look up.
-	Record string
-	// Server is the DNS server, host:port.
-	Server string
-	// Scheme of the endpoints: "http" or "https".
-	Scheme string
-	// Timeout bounds each query. Default 5s.
-	Timeout time.Duration
-
+	cfg DNSConfig
 	ttl atomic.Int64 // the last answer's lowest SRV TTL in seconds, -1 for none
 }
+
+// NewDNS fills in the config's defaults (the system's nameserver when no
+// server is given) and checks it.
+func NewDNS(cfg DNSConfig) (*DNS, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("--cluster-dns-name is required")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 30 * time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.Scheme == "" {
+		cfg.Scheme = "http"
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Server == "" {
+		var err error
+		if cfg.Server, err = SystemDNSServer(); err != nil {
+			return nil, fmt.Errorf("--cluster-dns-server: %w", err)
+		}
+	}
+	return &DNS{cfg: cfg}, nil
+}
+
+// Interval is how often the loop should ask this source again.
+func (d *DNS) Interval() time.Duration { return d.cfg.Interval }
 
 // Name returns "dns".
 func (*DNS) Name() string { return "dns" }
@@ -53,7 +75,7 @@ func SystemDNSServer() (string, error) {
 
 // Peers looks the SRV name up.
 func (d *DNS) Peers(ctx context.Context) ([]flowg.Peer, error) {
-	r, err := d.query(ctx, d.Record, dns.TypeSRV)
+	r, err := d.query(ctx, d.cfg.Name, dns.TypeSRV)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +110,7 @@ func (d *DNS) Peers(ctx context.Context) ([]flowg.Peer, error) {
 			}
 		}
 		for _, ip := range ips {
-			ep := d.scheme() + "://" + net.JoinHostPort(ip.String(), strconv.Itoa(int(srv.Port)))
+			ep := d.cfg.Scheme + "://" + net.JoinHostPort(ip.String(), strconv.Itoa(int(srv.Port)))
 			if !seen[ep] {
 				seen[ep] = true
 				peers = append(peers, flowg.Peer{Endpoint: ep})
@@ -110,13 +132,6 @@ func (d *DNS) Refresh() time.Duration {
 		return 0
 	}
 	return max(time.Duration(ttl)*time.Second, time.Second)
-}
-
-func (d *DNS) scheme() string {
-	if d.Scheme == "" {
-		return "http"
-	}
-	return d.Scheme
 }
 
 // resolve looks up A, then AAAA records of a target.
@@ -145,24 +160,21 @@ func (d *DNS) resolve(ctx context.Context, name string) ([]net.IP, error) {
 // query asks over UDP with EDNS0, and again over TCP when the answer is
 // truncated.
 func (d *DNS) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	timeout := d.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
+	timeout := d.cfg.Timeout
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.SetEdns0(4096, false)
 	qctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	r, _, err := (&dns.Client{Net: "udp", Timeout: timeout, UDPSize: 4096}).ExchangeContext(qctx, m, d.Server)
+	r, _, err := (&dns.Client{Net: "udp", Timeout: timeout, UDPSize: 4096}).ExchangeContext(qctx, m, d.cfg.Server)
 	if err == nil && r.Truncated {
-		r, _, err = (&dns.Client{Net: "tcp", Timeout: timeout}).ExchangeContext(qctx, m, d.Server)
+		r, _, err = (&dns.Client{Net: "tcp", Timeout: timeout}).ExchangeContext(qctx, m, d.cfg.Server)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s %s at %s: %w", dns.TypeToString[qtype], name, d.Server, err)
+		return nil, fmt.Errorf("%s %s at %s: %w", dns.TypeToString[qtype], name, d.cfg.Server, err)
 	}
 	if r.Rcode != dns.RcodeSuccess {
-		return nil, fmt.Errorf("%s %s at %s: %s", dns.TypeToString[qtype], name, d.Server, dns.RcodeToString[r.Rcode])
+		return nil, fmt.Errorf("%s %s at %s: %s", dns.TypeToString[qtype], name, d.cfg.Server, dns.RcodeToString[r.Rcode])
 	}
 	return r, nil
 }

@@ -89,7 +89,10 @@ func TestDNS_Peers(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d := &DNS{Record: "_mgmt._tcp.flowg.test", Server: serveDNS(t, c.srvs, c.glue)}
+			d, err := NewDNS(DNSConfig{Name: "_mgmt._tcp.flowg.test", Server: serveDNS(t, c.srvs, c.glue)})
+			if err != nil {
+				t.Fatal(err)
+			}
 			peers, err := d.Peers(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -103,7 +106,10 @@ func TestDNS_Peers(t *testing.T) {
 			}
 		})
 	}
-	d := &DNS{Record: "_mgmt._tcp.nope.test", Server: serveDNS(t, nil, true)}
+	d, err := NewDNS(DNSConfig{Name: "_mgmt._tcp.nope.test", Server: serveDNS(t, nil, true)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := d.Peers(context.Background()); err == nil || !strings.Contains(err.Error(), "NXDOMAIN") {
 		t.Fatalf("unknown name: %v", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -83,6 +85,24 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{MaxBodyBytes: 8 << 20, MaxQueryLimit: 10_000, MaxWatchers: 256,
 		LoginFailuresPerUser: 10, LoginFailuresPerAddr: 30, MaxIngestInFlight: 64 << 20}
+}
+
+// RegisterFlags registers the login throttle's flags
+// (--auth-login-failures-per-user and --auth-login-failures-per-address).
+func (l *Limits) RegisterFlags(fs *flag.FlagSet) {
+	fs.IntVar(&l.LoginFailuresPerUser, "auth-login-failures-per-user", l.LoginFailuresPerUser, "failed logins a minute allowed for one user name before logins for it answer 429")
+	fs.IntVar(&l.LoginFailuresPerAddr, "auth-login-failures-per-address", l.LoginFailuresPerAddr, "failed logins a minute allowed from one IP address before its logins answer 429")
+}
+
+// Validate checks the limits a user sets; each error names its flag.
+func (l Limits) Validate() error {
+	if l.LoginFailuresPerUser < 1 {
+		return fmt.Errorf("--auth-login-failures-per-user %d: must be at least 1", l.LoginFailuresPerUser)
+	}
+	if l.LoginFailuresPerAddr < 1 {
+		return fmt.Errorf("--auth-login-failures-per-address %d: must be at least 1", l.LoginFailuresPerAddr)
+	}
+	return nil
 }
 
 // maxAdminBody bounds the body of every request but ingest.

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"flag"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -17,6 +19,24 @@ type ConnLimits struct {
 	Max int
 	// PerClient bounds the open connections from one IP address.
 	PerClient int
+}
+
+// RegisterFlags registers --<name>-max-connections and
+// --<name>-max-connections-per-client; what names the listener in the help.
+func (l *ConnLimits) RegisterFlags(fs *flag.FlagSet, name, what string) {
+	fs.IntVar(&l.Max, name+"-max-connections", l.Max, "open connections "+what+" holds at most; more are closed at once")
+	fs.IntVar(&l.PerClient, name+"-max-connections-per-client", l.PerClient, "open connections "+what+" holds at most from one IP address")
+}
+
+// Validate checks the limits registered under name.
+func (l ConnLimits) Validate(name string) error {
+	if l.Max < 1 {
+		return fmt.Errorf("--%s-max-connections %d: must be at least 1", name, l.Max)
+	}
+	if l.PerClient < 1 {
+		return fmt.Errorf("--%s-max-connections-per-client %d: must be at least 1", name, l.PerClient)
+	}
+	return nil
 }
 
 // LimitListener wraps ln so that it holds at most lim.Max connections, and

@@ -79,6 +79,12 @@ func ignoreClosed(err error) error {
 func (n *Node) closeSyslog(ctx context.Context) error { return n.sl.Close(ctx) }
 
 func (n *Node) startState(context.Context) error {
+	if err := n.cfg.makeDirs(); err != nil {
+		return err
+	}
+	if err := n.cfg.loadTLS(); err != nil {
+		return err
+	}
 	c := n.cfg
 	lock, err := lockStateDir(c.StateDir)
 	if err != nil {
@@ -199,10 +205,7 @@ func (l lateCopier) WaitCopied(ctx context.Context, head uint64, timeout time.Du
 // serves the management port (gossip needs it before it starts).
 func (n *Node) startCluster(context.Context) error {
 	c := n.cfg
-	scheme := "http"
-	if c.MgmtTLS != nil {
-		scheme = "https"
-	}
+	scheme := n.scheme()
 	gossipAddr, err := resolveAdvertise(advertiseAddr(c.Advertise, n.mgmtLn.Addr()))
 	if err != nil {
 		return fmt.Errorf("--cluster-advertise: %w", err)
@@ -233,14 +236,13 @@ func (n *Node) startCluster(context.Context) error {
 	if n.rep, err = replica.New(rcfg); err != nil {
 		return err
 	}
+	apiLimits := c.Limits.API
+	apiLimits.MaxIngestInFlight = ingestInFlight(c.Limits.IngestInFlight, n.budget)
 	n.api, err = httpapi.New(httpapi.Config{
 		Logs: ingestLogs{n.st.Logs, n.copied()},
 		Auth: n.st.Auth, Cluster: n.rep, Replication: n.rep,
 		Peers: problems{n.cluster, n.st}, Logger: n.log, Registerer: n.reg, Gatherer: n.reg,
-		Limits: httpapi.Limits{
-			LoginFailuresPerUser: c.Limits.LoginFailuresPerUser, LoginFailuresPerAddr: c.Limits.LoginFailuresPerAddr,
-			MaxIngestInFlight: ingestInFlight(c.Limits.IngestInFlight, n.budget),
-		},
+		Limits: apiLimits,
 	})
 	if err != nil {
 		return err
@@ -271,46 +273,48 @@ func (n *Node) serve(srv *http.Server, ln net.Listener, flagName string) {
 }
 
 func (n *Node) startDiscovery(context.Context) error {
-	c := n.cfg
+	c := n.cfg.Discovery
 	var sources []discovery.Source
-	if c.Join != nil {
-		sources = append(sources, discovery.Static{Peer: *c.Join})
+	if c.Join.Endpoint != "" {
+		static, err := discovery.NewStatic(c.Join)
+		if err != nil {
+			return err
+		}
+		sources = append(sources, static)
 	}
 	interval := 30 * time.Second
-	scheme := "http"
-	if c.MgmtTLS != nil {
-		scheme = "https"
-	}
-	if c.DNSName != "" {
-		server := c.DNSServer
-		if server == "" {
-			var err error
-			if server, err = discovery.SystemDNSServer(); err != nil {
-				return fmt.Errorf("--cluster-dns-server: %w", err)
-			}
-		}
-		sources = append(sources, &discovery.DNS{Record: c.DNSName, Server: server, Scheme: scheme})
-		interval = c.DNSInterval
-	}
-	var consul *discovery.Consul
-	if c.Consul != nil {
-		var err error
-		consul, err = discovery.NewConsul(discovery.ConsulConfig{
-			Client: c.Consul.Client, Service: c.Consul.Service, Tags: c.Consul.Tags,
-			NodeID: n.id, Endpoint: n.endpoint, HTTP: advertiseAddr("", n.httpLn.Addr()), Syslog: advertiseHostPort(n.sl.Addr().String()),
-			CheckInterval: c.Consul.CheckInterval, DeregisterAfter: c.Consul.DeregisterAfter,
-			Logger: n.log,
-		})
+	if c.DNS.Name != "" {
+		c.DNS.Scheme = n.scheme()
+		dns, err := discovery.NewDNS(c.DNS)
 		if err != nil {
-			return fmt.Errorf("--cluster-consul-url: %w", err)
+			return err
 		}
-		n.log.Info("discovering peers in Consul", "consul", c.Consul.Address, "service", c.Consul.Service)
+		sources = append(sources, dns)
+		interval = dns.Interval()
+	}
+	if c.Consul.Enabled() {
+		cc := c.Consul
+		cc.NodeID, cc.Endpoint, cc.Logger = n.id, n.endpoint, n.log
+		cc.HTTP, cc.Syslog = advertiseAddr("", n.httpLn.Addr()), advertiseHostPort(n.sl.Addr().String())
+		consul, err := discovery.NewConsul(cc)
+		if err != nil {
+			return err
+		}
+		n.log.Info("discovering peers in Consul", "consul", cc.AgentAddress(), "service", cc.Service)
 		sources = append(sources, consul)
 		n.consul = consul
 		n.goStop("consul", consul.Run)
 	}
 	n.goStop("join", (&discovery.Loop{Sources: sources, Cluster: n.cluster, Interval: interval, Logger: n.log, Registerer: n.reg}).Run)
 	return nil
+}
+
+// scheme is the management port's: https when it serves TLS.
+func (n *Node) scheme() string {
+	if n.cfg.MgmtTLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 func (n *Node) stopDiscovery(ctx context.Context) error {

@@ -11,36 +11,42 @@ import (
 	"os"
 	"time"
 
-	consulapi "github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
 
-	flowg "github.com/flowg-server/flowg-server"
 	"github.com/flowg-server/flowg-server/discovery"
 	"github.com/flowg-server/flowg-server/httpapi"
+	"github.com/flowg-server/flowg-server/internal/tlsfiles"
 	"github.com/flowg-server/flowg-server/replica"
 	"github.com/flowg-server/flowg-server/serfnet"
 	"github.com/flowg-server/flowg-server/store"
 	"github.com/flowg-server/flowg-server/syslog"
 )
 
-// Config is everything one node is made of. cmd/flowg-server fills it from
-// flags and the environment and checks each value (naming its flag); the
-// fields a component takes from the node (its node ID, logger, metrics
-// registry, memory budget) are filled in here.
+// Config is everything one node is made of. Each package's part registers
+// its own flags and checks itself (RegisterFlags, Validate); the fields a
+// component takes from the node (its node ID, logger, metrics registry,
+// memory budget, addresses) are filled in at start.
 type Config struct {
 	// NodeID is this node's ID; empty takes the one kept in StateDir, or a
 	// new one, which is then kept.
 	NodeID string
 	// StateDir holds the node ID, the Serf snapshot and the last-seen
-	// time; it is locked while the node runs. Required.
+	// time; it is locked while the node runs. Empty puts it beside the
+	// data directories (see defaultStateDir).
 	StateDir string
 	// Version is logged at start.
 	Version string
 
-	// HTTPBind and MgmtBind are the public and management addresses;
-	// HTTPTLS and MgmtTLS, when set, serve them over TLS. MgmtClientTLS is
+	// HTTPBind and MgmtBind are the public and management addresses.
+	HTTPBind, MgmtBind string
+	// HTTPTLSFiles and MgmtTLSFiles are the listeners' TLS flags; MgmtCA
+	// is the CA bundle other nodes' management certificates are checked
+	// against (default: the system's).
+	HTTPTLSFiles, MgmtTLSFiles tlsfiles.Server
+	MgmtCA                     string
+	// HTTPTLS, MgmtTLS and MgmtClientTLS, when set, are used instead of
+	// the ones loaded from the files (tests, embedding). MgmtClientTLS is
 	// how this node reaches the others' management ports over TLS.
-	HTTPBind, MgmtBind              string
 	HTTPTLS, MgmtTLS, MgmtClientTLS *tls.Config
 	// Advertise overrides the management address peers reach (IP or
 	// IP:port); empty derives it from MgmtBind.
@@ -57,17 +63,11 @@ type Config struct {
 	Cluster serfnet.Config
 	// Replica: tombstone window. The node fills in the rest.
 	Replica replica.Config
+	// Discovery: the join peer, DNS SRV and Consul sources.
+	Discovery discovery.Config
 	// CopyTimeout is how long an acknowledged ingest waits for a second
 	// copy (0: answer once committed here).
 	CopyTimeout time.Duration
-
-	// Join is the peer of --cluster-join-*; nil for none.
-	Join *flowg.Peer
-	// DNSName, DNSServer and DNSInterval find peers by SRV records.
-	DNSName, DNSServer string
-	DNSInterval        time.Duration
-	// Consul, when set, registers the node in Consul and finds peers there.
-	Consul *ConsulConfig
 
 	// Limits bound clients.
 	Limits Limits
@@ -79,23 +79,15 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ConsulConfig is the Consul source's part of a node's configuration.
-type ConsulConfig struct {
-	Client                         *consulapi.Client
-	Address                        string // for the log
-	Service                        string
-	Tags                           []string
-	CheckInterval, DeregisterAfter time.Duration
-}
-
 // Limits bound what clients hold of a node.
 type Limits struct {
 	HTTP, Mgmt httpapi.ConnLimits
+	// API: the login throttle. The node fills in MaxIngestInFlight.
+	API httpapi.Limits
 	// MemoryBudget: 0 derives it (see memoryBudget).
 	MemoryBudget int64
 	// IngestInFlight: 0 is an eighth of the memory budget.
-	IngestInFlight                             int64
-	LoginFailuresPerUser, LoginFailuresPerAddr int
+	IngestInFlight int64
 }
 
 // connLimits are the three listeners' connection limits, fitted to the

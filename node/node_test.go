@@ -14,11 +14,8 @@ import (
 	"time"
 
 	"github.com/flowg-server/flowg-server/httpapi"
-	"github.com/flowg-server/flowg-server/replica"
-	"github.com/flowg-server/flowg-server/serfnet"
 	"github.com/flowg-server/flowg-server/store"
 	"github.com/flowg-server/flowg-server/store/storetest"
-	"github.com/flowg-server/flowg-server/syslog"
 )
 
 func freeAddr(t *testing.T) string {
@@ -34,18 +31,17 @@ func freeAddr(t *testing.T) string {
 // testConfig is a whole node's configuration on loopback ports under dir.
 func testConfig(t *testing.T, dir string) Config {
 	t.Helper()
-	c := Config{
-		NodeID: "n0", StateDir: filepath.Join(dir, "state"),
-		HTTPBind: freeAddr(t), MgmtBind: freeAddr(t),
-		Store:  storetest.Config(dir),
-		Syslog: syslog.DefaultConfig(), Cluster: serfnet.DefaultConfig(), Replica: replica.DefaultConfig(),
-		Limits: Limits{HTTP: httpapi.ConnLimits{Max: 64, PerClient: 64}, Mgmt: httpapi.ConnLimits{Max: 64, PerClient: 64},
-			LoginFailuresPerUser: 10, LoginFailuresPerAddr: 10},
-		RetentionEvery: time.Minute, GCEvery: time.Minute, ShutdownTimeout: 5 * time.Second,
-		Logger: slog.New(slog.DiscardHandler),
-	}
+	c := DefaultConfig()
+	c.NodeID, c.StateDir = "n0", filepath.Join(dir, "state")
+	c.HTTPBind, c.MgmtBind = freeAddr(t), freeAddr(t)
+	c.Store = storetest.Config(dir)
+	c.Limits.HTTP, c.Limits.Mgmt = httpapi.ConnLimits{Max: 64, PerClient: 64}, httpapi.ConnLimits{Max: 64, PerClient: 64}
+	c.ShutdownTimeout = 5 * time.Second
+	c.Logger = slog.New(slog.DiscardHandler)
 	c.Syslog.Bind, c.Syslog.Protocol = freeAddr(t), "tcp"
-	os.MkdirAll(c.StateDir, 0o755)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	return c
 }
 
@@ -70,6 +66,7 @@ func TestRun_StartFailuresLeaveNothingOpen(t *testing.T) {
 		want   string
 	}{
 		{"state directory locked", func(t *testing.T, cfg *Config) func() {
+			os.MkdirAll(cfg.StateDir, 0o755)
 			f, err := lockStateDir(cfg.StateDir)
 			if err != nil {
 				t.Fatal(err)
@@ -79,9 +76,17 @@ func TestRun_StartFailuresLeaveNothingOpen(t *testing.T) {
 		{"public port in use", func(t *testing.T, cfg *Config) func() { return hold(t, cfg.HTTPBind) }, "--http-bind"},
 		{"management port in use", func(t *testing.T, cfg *Config) func() { return hold(t, cfg.MgmtBind) }, "--mgmt-bind"},
 		{"log directory is a file", func(t *testing.T, cfg *Config) func() {
+			os.MkdirAll(filepath.Dir(cfg.Store.LogDir), 0o755)
 			os.WriteFile(cfg.Store.LogDir, []byte("x"), 0o644)
 			return func() { os.Remove(cfg.Store.LogDir) }
-		}, "log store"},
+		}, "--log-dir"},
+		{"stores held by another process", func(t *testing.T, cfg *Config) func() {
+			st, err := store.Open(context.Background(), cfg.Store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func() { st.Close() }
+		}, "store"},
 		{"syslog port in use", func(t *testing.T, cfg *Config) func() { return hold(t, cfg.Syslog.Bind) }, "--syslog-bind"},
 		{"advertise address unresolvable", func(t *testing.T, cfg *Config) func() {
 			cfg.Advertise = "no-such-host.invalid:1"
@@ -91,10 +96,10 @@ func TestRun_StartFailuresLeaveNothingOpen(t *testing.T) {
 			cfg.Cluster.Cookie = "short"
 			return func() {}
 		}, "cookie"},
-		{"Consul source without a client", func(t *testing.T, cfg *Config) func() {
-			cfg.Consul = &ConsulConfig{Service: "flowg"}
+		{"Consul source refused (the last component)", func(t *testing.T, cfg *Config) func() {
+			cfg.Discovery.Consul.Address, cfg.Discovery.Consul.Service = "http://127.0.0.1:1", "not a name"
 			return func() {}
-		}, "consul"},
+		}, "--cluster-consul-service"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := runtime.NumGoroutine()

@@ -24,6 +24,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -183,13 +184,28 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks the config.
+// RegisterFlags registers --cluster-tombstone-window; the node fills in
+// the rest.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.TombstoneWindow, "cluster-tombstone-window", c.TombstoneWindow, "how long deletes of users, roles, tokens and settings are remembered; a node down longer takes the cluster's instead of sharing its own")
+}
+
+// Validate checks what a user sets; each error names its flag. New also
+// checks what the node fills in.
 func (c Config) Validate() error {
+	if c.TombstoneWindow < time.Hour {
+		return fmt.Errorf("--cluster-tombstone-window %s: must be at least 1h", c.TombstoneWindow)
+	}
+	return nil
+}
+
+// validateWiring checks what the node fills in.
+func (c Config) validateWiring() error {
 	switch {
 	case c.Meta == nil || c.Logs == nil || c.Cluster == nil:
 		return errors.New("replica: Meta, Logs and Cluster are required")
-	case c.TombstoneWindow <= 0 || c.AntiEntropy <= 0 || c.PullWait <= 0:
-		return errors.New("replica: tombstone window, anti-entropy interval and pull wait must be positive")
+	case c.AntiEntropy <= 0 || c.PullWait <= 0:
+		return errors.New("replica: anti-entropy interval and pull wait must be positive")
 	case c.BatchRecords <= 0 || c.BatchBytes <= 0:
 		return errors.New("replica: batch bounds must be positive")
 	case c.Absent < 0:
@@ -203,7 +219,7 @@ func (c Config) Validate() error {
 
 // New checks cfg; nothing replicates until Run.
 func New(cfg Config) (*Replicator, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), cfg.validateWiring()); err != nil {
 		return nil, err
 	}
 	log := cfg.Logger

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -77,21 +78,38 @@ func DefaultConfig() Config {
 	return Config{Scheme: "http", ClusterName: "flowg", ReconnectInterval: time.Second, SignatureWindow: 60 * time.Second}
 }
 
-// Validate checks the config.
+// RegisterFlags registers the flags a user sets: --cluster-cookie,
+// --cluster-cookie-previous and --cluster-name. The node fills in the rest.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Cookie, "cluster-cookie", c.Cookie, fmt.Sprintf("shared secret (at least %d bytes) that keys encryption and authentication between nodes", MinCookieLen))
+	fs.StringVar(&c.PreviousCookie, "cluster-cookie-previous", c.PreviousCookie, "the cookie being replaced, still accepted during a rotation")
+	fs.StringVar(&c.ClusterName, "cluster-name", c.ClusterName, "cluster name: salts the keys derived from the cookie and labels gossip")
+}
+
+// Validate checks what a user sets; each error names its flag. New also
+// checks what the node fills in.
 func (c Config) Validate() error {
+	switch {
+	case c.Cookie != "" && len(c.Cookie) < MinCookieLen:
+		return fmt.Errorf("--cluster-cookie is %d bytes; it must be at least %d (try: openssl rand -hex 32)", len(c.Cookie), MinCookieLen)
+	case c.PreviousCookie != "" && c.Cookie == "":
+		return errors.New("--cluster-cookie-previous needs --cluster-cookie")
+	case c.PreviousCookie != "" && len(c.PreviousCookie) < MinCookieLen:
+		return fmt.Errorf("--cluster-cookie-previous is %d bytes; it must be at least %d", len(c.PreviousCookie), MinCookieLen)
+	}
+	if err := flowg.ValidateNodeID(c.ClusterName); err != nil {
+		return fmt.Errorf("--cluster-name %w", err)
+	}
+	return nil
+}
+
+// validateWiring checks what the node fills in.
+func (c Config) validateWiring() error {
 	switch {
 	case c.NodeID == "":
 		return errors.New("serfnet: node ID is required")
 	case c.Scheme != "http" && c.Scheme != "https":
 		return fmt.Errorf("serfnet: scheme %q is neither http nor https", c.Scheme)
-	case c.Cookie != "" && len(c.Cookie) < MinCookieLen:
-		return fmt.Errorf("serfnet: the cookie is shorter than %d bytes", MinCookieLen)
-	case c.PreviousCookie != "" && c.Cookie == "":
-		return errors.New("serfnet: a previous cookie needs a current one")
-	case c.PreviousCookie != "" && len(c.PreviousCookie) < MinCookieLen:
-		return fmt.Errorf("serfnet: the previous cookie is shorter than %d bytes", MinCookieLen)
-	case c.ClusterName == "":
-		return errors.New("serfnet: cluster name is required")
 	case c.ReconnectInterval <= 0 || c.SignatureWindow <= 0:
 		return errors.New("serfnet: reconnect interval and signature window must be positive")
 	}
@@ -138,7 +156,7 @@ type Cluster struct {
 
 // New prepares the transport; nothing gossips until Start.
 func New(cfg Config) (*Cluster, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), cfg.validateWiring()); err != nil {
 		return nil, err
 	}
 	if cfg.Logger == nil {

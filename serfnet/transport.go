@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	flowg "github.com/flowg-server/flowg-server"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -441,21 +442,11 @@ func ConfigureServer(srv *http.Server) {
 	srv.Protocols = p
 }
 
-// parseEndpoint turns a management URL into host:port.
+// parseEndpoint is the host:port of a management endpoint URL.
 func parseEndpoint(endpoint string) (string, error) {
-	u, err := http.NewRequest(http.MethodGet, endpoint, nil)
+	e, err := flowg.ParseEndpoint(endpoint)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("endpoint %q: %w", endpoint, err)
 	}
-	host, port := u.URL.Hostname(), u.URL.Port()
-	if port == "" {
-		port = "80"
-		if u.URL.Scheme == "https" {
-			port = "443"
-		}
-	}
-	if _, err := strconv.Atoi(port); err != nil || host == "" {
-		return "", fmt.Errorf("endpoint %q has no host:port", endpoint)
-	}
-	return net.JoinHostPort(host, port), nil
+	return e.HostPort(), nil
 }

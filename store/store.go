@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"time"
@@ -52,18 +53,35 @@ const DefaultPassword = "root"
 // DefaultConfig returns a Config with data under ./data.
 func DefaultConfig() Config {
 	return Config{
-		AuthDir: "data/auth", LogDir: "data/logs", ConfigDir: "data/config",
+		AuthDir: "./data/auth", LogDir: "./data/logs", ConfigDir: "./data/config",
 		InitialUser: "root", InitialPassword: DefaultPassword,
 		SessionTTL: 24 * time.Hour, Argon2: DefaultArgon2, MaxScan: 1_000_000, MemoryBudget: DefaultMemoryBudget,
 		Logger: slog.Default(),
 	}
 }
 
-// Validate checks the config.
+// RegisterFlags registers the stores' flags: the three directories, the
+// initial user and --log-sync-writes.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.AuthDir, "auth-dir", c.AuthDir, "auth database directory")
+	fs.StringVar(&c.LogDir, "log-dir", c.LogDir, "log database directory")
+	fs.StringVar(&c.ConfigDir, "config-dir", c.ConfigDir, "config database directory")
+	fs.StringVar(&c.InitialUser, "auth-initial-user", c.InitialUser, "initial user, created with the admin role when no user exists")
+	fs.StringVar(&c.InitialPassword, "auth-initial-password", c.InitialPassword, "password of the initial user")
+	fs.BoolVar(&c.SyncWrites, "log-sync-writes", c.SyncWrites, "fsync every commit, so acknowledged records survive power loss")
+}
+
+// Validate checks the config; each error a user can cause names its flag.
 func (c Config) Validate() error {
 	switch {
-	case c.AuthDir == "" || c.LogDir == "" || c.ConfigDir == "":
-		return errors.New("store: the auth, log and config directories are required")
+	case c.AuthDir == "":
+		return errors.New("--auth-dir must not be empty")
+	case c.LogDir == "":
+		return errors.New("--log-dir must not be empty")
+	case c.ConfigDir == "":
+		return errors.New("--config-dir must not be empty")
+	case c.InitialUser == "" || c.InitialPassword == "":
+		return errors.New("--auth-initial-user and --auth-initial-password must not be empty")
 	case c.SessionTTL <= 0:
 		return errors.New("store: session TTL must be positive")
 	case c.MaxScan <= 0:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/internal/flagvalue"
+	"github.com/flowg-server/flowg-server/internal/tlsfiles"
 )
 
 // Sink stores batches of records; it returns once they are committed.
@@ -31,6 +34,10 @@ type Config struct {
 	// TLS, when set, serves TCP over TLS (with client certificates when its
 	// ClientAuth asks for them).
 	TLS *tls.Config
+	// TLSFiles, when on and TLS is nil, are loaded into TLS by Listen
+	// (--syslog-tls, --syslog-tls-cert, --syslog-tls-key,
+	// --syslog-tls-client-ca).
+	TLSFiles tlsfiles.Server
 	// Stream is the stream records go to. Default "syslog".
 	Stream string
 	// AllowOrigins restricts senders to these networks; empty allows all.
@@ -72,19 +79,44 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks the config.
+// RegisterFlags registers the listener's flags (--syslog-*).
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Bind, "syslog-bind", c.Bind, "address of the syslog listener")
+	fs.StringVar(&c.Protocol, "syslog-protocol", c.Protocol, "udp or tcp")
+	c.TLSFiles.RegisterFlags(fs, "syslog", "the syslog listener", true)
+	fs.Lookup("syslog-tls").Usage = "serve syslog over TLS (needs --syslog-protocol tcp)"
+	fs.StringVar(&c.Stream, "syslog-stream", c.Stream, "stream that syslog messages go to")
+	fs.Var((*flagvalue.PrefixList)(&c.AllowOrigins), "syslog-allow-origin", "IP or CIDR allowed to send syslog (repeatable, or comma-separated); default: any")
+	fs.IntVar(&c.MaxConnections, "syslog-max-connections", c.MaxConnections, "open syslog TCP connections at most")
+	fs.IntVar(&c.MaxConnectionsPerClient, "syslog-max-connections-per-client", c.MaxConnectionsPerClient, "open syslog TCP connections at most from one IP address")
+}
+
+// Validate checks the config; each error names its flag.
 func (c Config) Validate() error {
+	if err := flagvalue.CheckHostPort(c.Bind); err != nil {
+		return fmt.Errorf("--syslog-bind %q: %w", c.Bind, err)
+	}
+	if err := c.TLSFiles.Validate(); err != nil {
+		return err
+	}
 	switch {
 	case c.Protocol != "udp" && c.Protocol != "tcp":
-		return fmt.Errorf("syslog: protocol %q is neither udp nor tcp", c.Protocol)
-	case c.TLS != nil && c.Protocol != "tcp":
-		return errors.New("syslog: TLS needs the tcp protocol")
+		return fmt.Errorf("--syslog-protocol %q: use udp or tcp", c.Protocol)
+	case (c.TLS != nil || c.TLSFiles.On) && c.Protocol != "tcp":
+		return errors.New("--syslog-tls needs --syslog-protocol tcp")
+	case c.MaxConnections < 1:
+		return fmt.Errorf("--syslog-max-connections %d: must be at least 1", c.MaxConnections)
+	case c.MaxConnectionsPerClient < 1:
+		return fmt.Errorf("--syslog-max-connections-per-client %d: must be at least 1", c.MaxConnectionsPerClient)
 	case c.MaxMessageSize < 480 || c.MaxMessageSize > 1<<20:
 		return errors.New("syslog: max message size must be from 480 bytes to 1 MiB")
-	case c.MaxConnections < 1 || c.MaxConnectionsPerClient < 1 || c.QueueSize < 1 || c.BatchSize < 1 || c.FlushInterval <= 0 || c.IdleTimeout <= 0 || c.UDPReaders < 1:
-		return errors.New("syslog: connection, queue, batch, flush, idle and reader settings must be positive")
+	case c.QueueSize < 1 || c.BatchSize < 1 || c.FlushInterval <= 0 || c.IdleTimeout <= 0 || c.UDPReaders < 1:
+		return errors.New("syslog: queue, batch, flush, idle and reader settings must be positive")
 	}
-	return flowg.ValidateStreamName(c.Stream)
+	if err := flowg.ValidateStreamName(c.Stream); err != nil {
+		return fmt.Errorf("--syslog-stream: %w", err)
+	}
+	return nil
 }
 
 // Server is a running syslog listener.
@@ -118,6 +150,12 @@ type Server struct {
 func Listen(cfg Config, sink Sink) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.TLS == nil {
+		var err error
+		if cfg.TLS, err = cfg.TLSFiles.Load(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"path/filepath"
@@ -18,15 +18,10 @@ func TestDefaultStateDir(t *testing.T) {
 	}
 }
 
-func TestCheckEndpoint(t *testing.T) {
-	for _, ok := range []string{"http://localhost:9113", "https://10.0.0.1:9113", "http://[::1]:9113/", "http://node0"} {
-		if err := checkEndpoint(ok); err != nil {
-			t.Errorf("checkEndpoint(%q) = %v", ok, err)
-		}
-	}
-	for _, bad := range []string{"localhost:9113", "http://", "http://h:0", "http://h:70000", "http://h:1/path", "http://u:p@h:1", "::"} {
-		if err := checkEndpoint(bad); err == nil {
-			t.Errorf("checkEndpoint(%q) accepted", bad)
-		}
+// TestDefaultConfigIsValid: the defaults pass every package's Validate,
+// so a start without flags is a valid start.
+func TestDefaultConfigIsValid(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
