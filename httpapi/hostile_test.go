@@ -16,6 +16,7 @@ import (
 
 	flowg "github.com/flowg-server/flowg-server"
 	"github.com/flowg-server/flowg-server/httpapi"
+	"github.com/flowg-server/flowg-server/internal/testwait"
 	"github.com/flowg-server/flowg-server/store"
 	"github.com/flowg-server/flowg-server/store/storetest"
 )
@@ -142,22 +143,16 @@ func TestIngest_InFlightBudget(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, resp.Header
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	code, h := send()
-	for code == 200 && time.Now().Before(deadline) { // until the held request is in
-		time.Sleep(20 * time.Millisecond)
-		code, h = send()
-	}
+	var code int
+	var h http.Header
+	// Until the held request is in.
+	testwait.Eventually(t, 5*time.Second, "the budget held", func() bool { code, h = send(); return code != 200 })
 	if code != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
 		t.Fatalf("with the budget held: %d, Retry-After %q", code, h.Get("Retry-After"))
 	}
 	stored := st.Logs.Usage("app").Records
 	held.Close()
-	deadline = time.Now().Add(5 * time.Second)
-	for code != 200 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-		code, _ = send()
-	}
+	testwait.Eventually(t, 5*time.Second, "the budget free again", func() bool { code, _ = send(); return code == 200 })
 	if code != 200 || st.Logs.Usage("app").Records != stored+1 {
 		t.Fatalf("after the held request went: %d, %d records (had %d)", code, st.Logs.Usage("app").Records, stored)
 	}

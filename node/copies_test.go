@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/internal/testwait"
 )
 
 // fakeLogs is a log store that counts what it is handed.
@@ -125,11 +126,11 @@ func TestIngestPaths_AcknowledgementPolicy(t *testing.T) {
 			if proto == "udp" {
 				want = 1
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for n.st.Logs.Usage("syslog").Records == 0 && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
+			testwait.Eventually(t, 5*time.Second, "the syslog message stored", func() bool { return n.st.Logs.Usage("syslog").Records > 0 })
+			if proto == "tcp" {
+				// TCP acknowledges through the policy once committed.
+				testwait.Eventually(t, 5*time.Second, "the TCP message answered", func() bool { return single() >= want })
 			}
-			time.Sleep(100 * time.Millisecond)
 			if got := single(); got != want {
 				t.Fatalf("after a syslog message over %s: %v single-copy answers, want %v", proto, got, want)
 			}
@@ -139,15 +140,12 @@ func TestIngestPaths_AcknowledgementPolicy(t *testing.T) {
 
 func waitReady(t *testing.T, mgmt string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + mgmt + "/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+	testwait.Eventually(t, 10*time.Second, "ready", func() bool {
+		resp, err := http.Get("http://" + mgmt + "/ready")
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("not ready within 10s")
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flowg-server/flowg-server/httpapi"
+	"github.com/flowg-server/flowg-server/internal/testwait"
 	"github.com/flowg-server/flowg-server/store"
 	"github.com/flowg-server/flowg-server/store/storetest"
 )
@@ -129,14 +130,7 @@ func TestRun_StartFailuresLeaveNothingOpen(t *testing.T) {
 			} else if err == nil {
 				st.Close()
 			}
-			deadline := time.Now().Add(3 * time.Second)
-			for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-			}
-			if n := runtime.NumGoroutine(); n > before {
-				buf := make([]byte, 1<<20)
-				t.Errorf("%d goroutines left, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
-			}
+			testwait.Goroutines(t, before, 3*time.Second)
 		})
 	}
 }
@@ -158,20 +152,7 @@ func TestRun_ServesAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- New(cfg).Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + cfg.MgmtBind + "/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("not ready within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, cfg.MgmtBind)
 	resp, err := http.Post("http://"+cfg.HTTPBind+"/api/v1/auth/login", "application/json", strings.NewReader(`{"username":"root","password":"root"}`))
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("login: %v %v", resp, err)
@@ -188,12 +169,5 @@ func TestRun_ServesAndStops(t *testing.T) {
 			t.Errorf("%s is still bound", a)
 		}
 	}
-	deadline = time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines left, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
-	}
+	testwait.Goroutines(t, before, 3*time.Second)
 }

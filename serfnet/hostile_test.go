@@ -14,6 +14,7 @@ import (
 	"time"
 
 	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/internal/testwait"
 )
 
 // TestTransport_RefusesBeforeReadingBody: a request that is not signed, or
@@ -243,14 +244,7 @@ func TestClose_LeavesNoGoroutine(t *testing.T) {
 	n0.kill()
 	n1.kill()
 	http.DefaultClient.CloseIdleConnections()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
-	}
+	testwait.Goroutines(t, before, 5*time.Second)
 }
 
 // TestReplay_ToAnotherNode: a signed request captured on its way from n0

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/internal/testwait"
 	"github.com/flowg-server/flowg-server/syslog"
 )
 
@@ -84,7 +85,7 @@ func TestTCP_ConnectionsPerClient(t *testing.T) {
 	for range 20 {
 		dialFrom("127.0.0.2") // held idle
 	}
-	time.Sleep(100 * time.Millisecond)
+	testwait.Eventually(t, 5*time.Second, "16 of the idle client's connections refused", func() bool { return l.dropped("client_connections") >= 16 })
 	c := dialFrom("127.0.0.3")
 	fmt.Fprintf(c, "<13>1 2026-01-02T03:04:05Z h app - - - from another client\n")
 	recs := l.records(t, 1)
@@ -133,7 +134,7 @@ func TestClose_RaceWithDialers(t *testing.T) {
 				}
 			})
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // let the flood begin: Close must race it
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		start := time.Now()
 		srv.Close(ctx)
@@ -154,7 +155,8 @@ func TestClose_LeavesNoGoroutine(t *testing.T) {
 		before := runtime.NumGoroutine()
 		c := syslog.DefaultConfig()
 		c.Bind, c.Protocol, c.Logger = "127.0.0.1:0", proto, slog.New(slog.DiscardHandler)
-		srv, err := syslog.Listen(c, &countSink{})
+		sink := &countSink{}
+		srv, err := syslog.Listen(c, sink)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +170,7 @@ func TestClose_LeavesNoGoroutine(t *testing.T) {
 			fmt.Fprintf(conn, "<13>1 - h app - - - hello\n")
 			conns = append(conns, conn)
 		}
-		time.Sleep(50 * time.Millisecond)
+		testwait.Eventually(t, 5*time.Second, "the 8 messages stored", func() bool { return sink.n.Load() == 8 })
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := srv.Close(ctx); err != nil {
 			t.Fatal(err)
@@ -177,13 +179,6 @@ func TestClose_LeavesNoGoroutine(t *testing.T) {
 		for _, conn := range conns {
 			conn.Close()
 		}
-		deadline := time.Now().Add(time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%s: %d goroutines after Close, %d before:\n%s", proto, n, before, buf[:runtime.Stack(buf, true)])
-		}
+		testwait.Goroutines(t, before, time.Second)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	flowg "github.com/flowg-server/flowg-server"
 	"github.com/flowg-server/flowg-server/internal/testcert"
+	"github.com/flowg-server/flowg-server/internal/testwait"
 	"github.com/flowg-server/flowg-server/store"
 	"github.com/flowg-server/flowg-server/store/storetest"
 	"github.com/flowg-server/flowg-server/syslog"
@@ -50,25 +51,26 @@ func listen(t *testing.T, mutate func(*syslog.Config)) *listener {
 // records waits until the syslog stream holds n records and returns them.
 func (l *listener) records(t *testing.T, n int) []flowg.Record {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var recs []flowg.Record
+	testwait.Eventually(t, 10*time.Second, fmt.Sprintf("%d records in the syslog stream", n), func() bool {
 		p, err := l.st.Logs.Query(context.Background(), flowg.Query{Stream: "syslog", Limit: 10_000, Ascending: true})
-		if err == nil && len(p.Records) >= n {
-			return p.Records
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the syslog stream holds %d records, want %d", len(p.Records), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		recs = p.Records
+		return err == nil && len(p.Records) >= n
+	})
+	return recs
 }
 
 func (l *listener) dropped(reason string) float64 {
+	return l.counter("flowg_syslog_dropped_total", reason)
+}
+
+// counter is the value of a counter with one label.
+func (l *listener) counter(name, label string) float64 {
 	mfs, _ := l.reg.Gather()
 	for _, mf := range mfs {
-		if mf.GetName() == "flowg_syslog_dropped_total" {
+		if mf.GetName() == name {
 			for _, m := range mf.Metric {
-				if m.Label[0].GetValue() == reason {
+				if m.Label[0].GetValue() == label {
 					return m.Counter.GetValue()
 				}
 			}
@@ -93,13 +95,7 @@ func TestUDP(t *testing.T) {
 		!strings.HasPrefix(recs[2].Fields["message"], "garbage garbage") || recs[2].Fields["parse_error"] == "" {
 		t.Fatalf("records = %v", recs)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for l.dropped("oversize") != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("oversize drops = %v, want 1", l.dropped("oversize"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, 5*time.Second, "one oversize drop", func() bool { return l.dropped("oversize") == 1 })
 }
 
 func TestTCP_FramingsAndShutdown(t *testing.T) {
@@ -114,10 +110,14 @@ func TestTCP_FramingsAndShutdown(t *testing.T) {
 		fmt.Fprintf(lines, "<14>Jan  1 00:00:04 h a: burst %d\n", i)
 	}
 	lines.Close()
-	// Close returns only once every message read is stored.
-	time.Sleep(200 * time.Millisecond)
+	// Close returns only once every message read is stored: once the
+	// listener has read them all, Close, then count without waiting.
+	testwait.Eventually(t, 5*time.Second, "504 messages read", func() bool { return l.counter("flowg_syslog_received_total", "tcp") >= 504 })
 	if err := l.srv.Close(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if u := l.st.Logs.Usage("syslog"); u.Records != 504 {
+		t.Fatalf("%d records stored when Close returned, want 504", u.Records)
 	}
 	recs := l.records(t, 504)
 	byMsg := map[string]bool{}
@@ -154,13 +154,7 @@ func TestAllowOrigin_RefusedIsCountedNotStored(t *testing.T) {
 	c, _ := net.Dial("udp", l.srv.Addr().String())
 	defer c.Close()
 	fmt.Fprint(c, "<14>1 - - - - - - refused")
-	deadline := time.Now().Add(5 * time.Second)
-	for l.dropped("origin") != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the refused datagram was not counted")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, 5*time.Second, "the refused datagram counted", func() bool { return l.dropped("origin") == 1 })
 	if u := l.st.Logs.Usage("syslog"); u.Records != 0 {
 		t.Fatalf("a refused sender's message was stored")
 	}
@@ -193,7 +187,9 @@ func TestTLS_ClientCertificates(t *testing.T) {
 	if err == nil {
 		t.Fatal("a client without a certificate was served")
 	}
-	time.Sleep(100 * time.Millisecond)
+	if err := l.srv.Close(context.Background()); err != nil { // stores what it read
+		t.Fatal(err)
+	}
 	if u := l.st.Logs.Usage("syslog"); u.Records != 1 {
 		t.Fatalf("%d records after the refused client, want 1", u.Records)
 	}

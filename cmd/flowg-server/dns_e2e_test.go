@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowg-server/flowg-server/internal/testwait"
 )
 
 // startDnsmasq serves SRV records for _mgmt._tcp.flowg.test, one per
@@ -45,13 +47,7 @@ func startDnsmasq(t testing.TB, addr string, mgmtAddrs []string, extra ...string
 	var once sync.Once
 	stop = func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
 	t.Cleanup(stop)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(logged(), "started") {
-		if time.Now().After(deadline) {
-			t.Fatalf("dnsmasq did not start: %s", logged())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Eventually(t, 5*time.Second, "dnsmasq started", func() bool { return strings.Contains(logged(), "started") })
 	return stop
 }
 

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowg-server/flowg-server/internal/testwait"
 )
 
 // serverBin is the flowg-server built once for the end-to-end tests.
@@ -575,13 +577,9 @@ func TestE2E_JoinRetriesUntilThePeerIsUp(t *testing.T) {
 	time.Sleep(time.Second)
 	n0 := start(t, dir, nil, h0, m0, common(0, h0, m0)...)
 	waitMembers(t, []*proc{n0, n1}, map[string]string{"n0": "alive", "n1": "alive"}, 15*time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(n1.logText(), "cannot join the cluster yet") || !strings.Contains(n1.logText(), "joined the cluster") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the join retries are not in the log:\n%s", n1.logText())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.Eventually(t, 10*time.Second, "the join retries in the log", func() bool {
+		return strings.Contains(n1.logText(), "cannot join the cluster yet") && strings.Contains(n1.logText(), "joined the cluster")
+	})
 }
 
 // TestE2E_BackAtAnotherAddress: a node killed with kill -9 and started

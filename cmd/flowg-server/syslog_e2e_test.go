@@ -8,22 +8,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowg-server/flowg-server/internal/testwait"
 )
 
 // waitFor queries the syslog stream until filter matches want records.
 func waitFor(t *testing.T, p *proc, tok, filter string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testwait.Eventually(t, 15*time.Second, fmt.Sprintf("%d records match %s", want, filter), func() bool {
 		code, b := p.request(tok, "GET", "/api/v1/streams/syslog/logs?"+url.Values{"filter": {filter}}.Encode(), "")
-		if code == 200 && strings.Count(string(b), `"timestamp"`) == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("filter %s: %d %s, want %d records", filter, code, b, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return code == 200 && strings.Count(string(b), `"timestamp"`) == want
+	})
 }
 
 // TestE2E_SyslogWithLogger sends with util-linux logger: RFC 5424 and RFC

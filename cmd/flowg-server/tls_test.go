@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowg-server/flowg-server/internal/testcert"
+	"github.com/flowg-server/flowg-server/internal/testwait"
 )
 
 // writeCert writes a self-signed certificate for 127.0.0.1 and its key.
@@ -39,18 +40,14 @@ func TestRun_TLSAndMutualTLS(t *testing.T) {
 	}()
 	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srvPool, Certificates: []tls.Certificate{clientCert}}}}
 	noCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srvPool}}}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.Eventually(t, 20*time.Second, "ready over mutual TLS", func() bool {
 		resp, err := withCert.Get("https://" + mgmtAddr + "/ready")
-		if err == nil && resp.StatusCode == 200 {
-			resp.Body.Close()
-			break
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready over mutual TLS: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 	if _, err := noCert.Get("https://" + mgmtAddr + "/health"); err == nil {
 		t.Fatal("the management API answered a client without a certificate")
 	}

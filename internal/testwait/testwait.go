@@ -2,6 +2,7 @@
 package testwait
 
 import (
+	"runtime"
 	"testing"
 	"time"
 )
@@ -18,4 +19,19 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() boo
 		time.Sleep(20 * time.Millisecond)
 	}
 	return time.Since(start)
+}
+
+// Goroutines waits up to within for the goroutine count to fall back to
+// before (what a test started has ended), failing the test with every
+// goroutine's stack when it does not.
+func Goroutines(t testing.TB, before int, within time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for runtime.NumGoroutine() > before {
+		if time.Since(start) > within {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
