@@ -119,6 +119,7 @@ func TestRun_StartFailuresLeaveNothingOpen(t *testing.T) {
 					t.Errorf("%s is still bound", a)
 				}
 			}
+			os.MkdirAll(cfg.StateDir, 0o755) // a start that failed early made none
 			f, lerr := lockStateDir(cfg.StateDir)
 			if lerr != nil {
 				t.Errorf("state directory still locked: %v", lerr)
