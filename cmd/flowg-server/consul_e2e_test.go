@@ -50,6 +50,7 @@ func waitPassing(t testing.TB, client *api.Client, want []string, within time.Du
 // restart, which forgets every service, is survived: the nodes register
 // again and the cluster stays as it is.
 func TestE2E_ConsulDiscovery(t *testing.T) {
+	t.Parallel() // waits on processes most of its time; isolated ports and directories
 	agent := consultest.Start(t)
 	client := agent.Client(t)
 	dir := t.TempDir()

@@ -42,6 +42,7 @@ func bindEnv(k, v, httpAddr, mgmtAddr string) string {
 // image's environment) against a real Consul agent: they register, pass
 // their checks, and form one cluster.
 func TestE2E_ComposeTopology(t *testing.T) {
+	t.Parallel() // waits on processes most of its time; isolated ports and directories
 	c := readCompose(t)
 	image := dockerEnv(t)
 	agent := consultest.Start(t)
@@ -98,6 +99,7 @@ func TestE2E_ComposeTopology(t *testing.T) {
 // would (name, management port, HTTP check), and checks that the nodes find
 // each other through Consul DNS and form one cluster.
 func TestE2E_NomadTopology(t *testing.T) {
+	t.Parallel() // waits on processes most of its time; isolated ports and directories
 	j := readNomad(t)
 	count, err := strconv.Atoi(j.count)
 	if err != nil {

@@ -58,6 +58,7 @@ func startDnsmasq(t testing.TB, addr string, mgmtAddrs []string, extra ...string
 // plus a DNS restart), and the cluster keeps running when the DNS server
 // stops answering.
 func TestE2E_DNSDiscovery(t *testing.T) {
+	t.Parallel() // waits on processes most of its time; isolated ports and directories
 	dir := t.TempDir()
 	var httpAddrs, mgmtAddrs []string
 	for range 4 {

@@ -447,6 +447,7 @@ func TestE2E_SIGTERM_DrainsAndExitsZero(t *testing.T) {
 // no two share a file. Then node 1 is killed with kill -9 and restarted with
 // no join flags: it rejoins from its snapshot.
 func TestE2E_ThreeNodeExample(t *testing.T) {
+	t.Parallel() // waits on processes most of its time; isolated ports and directories
 	for _, cookie := range []string{"", "0123456789abcdef0123456789abcdef"} {
 		dir := t.TempDir()
 		var nodes []*proc
@@ -587,6 +588,7 @@ func TestE2E_JoinRetriesUntilThePeerIsUp(t *testing.T) {
 // new IP) is taken in at its new address by the others: at once when they
 // had seen it fail, within seconds when it came back before that.
 func TestE2E_BackAtAnotherAddress(t *testing.T) {
+	t.Parallel() // waits on processes most of its time; isolated ports and directories
 	dir := t.TempDir()
 	nodes := threeNodes(t, dir)
 	aliveAt := func(p *proc, id, endpoint string) bool {

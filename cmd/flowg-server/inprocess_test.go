@@ -14,6 +14,7 @@ import (
 // does) in this process over real listeners: a record ingested on n0 and a
 // user made on n1 are seen on n2, and the nodes stop in order.
 func TestInProcess_ThreeNodesReplicate(t *testing.T) {
+	t.Parallel() // waits on processes most of its time; isolated ports and directories
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	var https, mgmts []string

@@ -81,6 +81,7 @@ func (l *netLab) heal(i int) { sh(l.t, "ip", "link", "set", l.veths[i], "up") }
 // two, syslog from inside the namespace of the one), heals, and checks
 // that every node ends with every record and the same role.
 func TestE2E_PartitionConverges(t *testing.T) {
+	t.Parallel() // waits on processes most of its time; isolated ports and directories
 	lab := newNetLab(t, 3)
 	dir := t.TempDir()
 	var nodes []*proc

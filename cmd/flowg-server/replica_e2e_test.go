@@ -57,6 +57,7 @@ var eventually = testwait.Eventually
 // purged on n2 is empty everywhere; concurrent updates of one role on two
 // nodes converge to the same value on all three.
 func TestE2E_Replication(t *testing.T) {
+	t.Parallel() // waits on processes most of its time; isolated ports and directories
 	nodes := threeNodes(t, t.TempDir())
 	tok := make([]string, 3)
 	for i, n := range nodes {
@@ -307,6 +308,7 @@ func TestE2E_ReplicationKill9(t *testing.T) {
 // window is told to resync: what only it holds (made while it could not
 // reach the others) does not spread, and it takes the cluster's entries.
 func TestE2E_ResyncAfterLongAbsence(t *testing.T) {
+	t.Parallel() // waits on processes most of its time; isolated ports and directories
 	dir := t.TempDir()
 	nodes := threeNodes(t, dir, "--cluster-tombstone-window", "1h")
 	tok := nodes[0].login("root", "root")
