@@ -94,3 +94,11 @@ type TokenInfo struct {
 	// Expires is zero for a token that does not expire.
 	Expires time.Time
 }
+
+// MeshGrant gives roles to a Consul service-mesh service: a request that
+// arrives over a Connect connection from that service, with no bearer
+// token, acts with the roles' scopes.
+type MeshGrant struct {
+	Service string
+	Roles   []string
+}

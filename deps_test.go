@@ -11,7 +11,7 @@ const module = "github.com/flowg-server/flowg-server"
 
 // features are the packages that must not import each other; only
 // the node package connects them.
-var features = []string{"store", "syslog", "httpapi", "serfnet", "discovery", "replica"}
+var features = []string{"store", "syslog", "httpapi", "serfnet", "discovery", "replica", "mesh"}
 
 // TestDependencyRule enforces the dependency rule of docs/architecture.md
 // with go list -deps.

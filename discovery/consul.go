@@ -52,6 +52,9 @@ type ConsulConfig struct {
 	// DeregisterAfter is how long the check may stay critical before Consul
 	// removes the instance. Default 1m (Consul's minimum).
 	DeregisterAfter time.Duration
+	// Also are more services of this node (its Consul Connect native API
+	// and syslog), registered and deregistered with it.
+	Also []*api.AgentServiceRegistration
 	// WaitTime bounds each blocking query. Default 5m.
 	WaitTime time.Duration
 	// MinBackoff and MaxBackoff bound the retries while Consul fails.
@@ -176,7 +179,12 @@ func (c *Consul) Run(ctx context.Context) {
 	}
 	for ctx.Err() == nil {
 		if !registered {
-			err := agent.ServiceRegisterOpts(c.Registration(), api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx))
+			var err error
+			for _, reg := range append([]*api.AgentServiceRegistration{c.Registration()}, c.cfg.Also...) {
+				if err = agent.ServiceRegisterOpts(reg, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx)); err != nil {
+					break
+				}
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					fail(fmt.Errorf("register service %q: %w", c.cfg.Service, err))
@@ -216,10 +224,21 @@ func (c *Consul) Run(ctx context.Context) {
 
 // Deregister removes this node from the catalog, as on graceful shutdown.
 func (c *Consul) Deregister(ctx context.Context) error {
-	if err := c.cfg.Client.Agent().ServiceDeregisterOpts(c.cfg.NodeID, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
-		return fmt.Errorf("consul: deregister %q: %w", c.cfg.NodeID, err)
+	var errs []error
+	for _, id := range append([]string{c.cfg.NodeID}, c.alsoIDs()...) {
+		if err := c.cfg.Client.Agent().ServiceDeregisterOpts(id, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+			errs = append(errs, fmt.Errorf("consul: deregister %q: %w", id, err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+func (c *Consul) alsoIDs() []string {
+	var ids []string
+	for _, r := range c.cfg.Also {
+		ids = append(ids, r.ID)
+	}
+	return ids
 }
 
 func (c *Consul) set(peers []flowg.Peer) {

@@ -306,6 +306,10 @@ type tokenInfoJSON struct {
 }
 
 func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
+	if _, ok := meshIdentity(r); ok && principal(r).TokenID == "" {
+		a.writeError(w, r, errorf(http.StatusForbidden, "a mesh service has no tokens: its certificate is its credential"))
+		return
+	}
 	var in struct {
 		Name string `json:"name"`
 	}

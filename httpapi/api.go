@@ -44,6 +44,10 @@ type AuthStore interface {
 	Roles() ([]flowg.Role, error)
 	Role(name string) (flowg.Role, error)
 	PutRole(name string, scopes []flowg.Scope) error
+	MeshGrants() ([]flowg.MeshGrant, error)
+	PutMeshGrant(service string, roles []string) error
+	DeleteMeshGrant(service string) error
+	AuthenticateMesh(id flowg.MeshIdentity) (flowg.Principal, error)
 	DeleteRole(name string) error
 }
 

@@ -249,6 +249,10 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request, text bool) {
 		a.reject(w, r, "parse", err)
 		return
 	}
+	if err := stampMesh(r, recs); err != nil {
+		a.reject(w, r, "parse", err)
+		return
+	}
 	if err := a.cfg.Logs.Append(r.Context(), stream, recs); err != nil {
 		a.reject(w, r, "store", err)
 		return

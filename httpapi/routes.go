@@ -51,6 +51,10 @@ func (a *API) publicRoutes() []route {
 		{"PUT", "/api/v1/roles/{name}", scoped, flowg.ScopeWriteACLs, a.putRole},
 		{"DELETE", "/api/v1/roles/{name}", scoped, flowg.ScopeWriteACLs, a.deleteRole},
 
+		{"GET", "/api/v1/mesh/services", scoped, flowg.ScopeReadACLs, a.listMeshGrants},
+		{"PUT", "/api/v1/mesh/services/{service}", scoped, flowg.ScopeWriteACLs, a.putMeshGrant},
+		{"DELETE", "/api/v1/mesh/services/{service}", scoped, flowg.ScopeWriteACLs, a.deleteMeshGrant},
+
 		{"POST", "/api/v1/tokens", authenticated, "", a.createToken},
 		{"GET", "/api/v1/tokens", authenticated, "", a.listTokens},
 		{"DELETE", "/api/v1/tokens/{id}", authenticated, "", a.revokeToken},
@@ -96,12 +100,17 @@ func (a *API) guard(rt route) http.Handler {
 		return rt.handler
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := bearer(r)
-		if !ok {
-			a.writeError(w, r, errorf(http.StatusUnauthorized, "missing Authorization: Bearer <token> header"))
-			return
+		// A bearer token wins; without one, a caller over Connect acts
+		// with the roles granted to its mesh service.
+		var p flowg.Principal
+		var err error
+		if tok, ok := bearer(r); ok {
+			p, err = a.cfg.Auth.Authenticate(tok)
+		} else if id, ok := meshIdentity(r); ok {
+			p, err = a.cfg.Auth.AuthenticateMesh(id)
+		} else {
+			err = errorf(http.StatusUnauthorized, "missing Authorization: Bearer <token> header")
 		}
-		p, err := a.cfg.Auth.Authenticate(tok)
 		if err != nil {
 			a.writeError(w, r, err)
 			return

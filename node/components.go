@@ -32,13 +32,22 @@ func (n *Node) components() []component {
 		{name: "close the listeners", start: n.startListeners, stop: func(context.Context) error {
 			return errors.Join(ignoreClosed(n.httpLn.Close()), ignoreClosed(n.mgmtLn.Close()))
 		}},
+		// The mesh's certificates before anything is opened: a node told
+		// to join the mesh does not start without them.
+		{name: "stop the mesh", start: n.startMesh, stop: n.stopMesh},
 		{name: "close stores", start: n.startStores, stop: func(context.Context) error { return n.st.Close() }},
 		// Syslog binds after the stores (a message read is a message to
 		// store) and before the cluster, whose tags carry its address; it
 		// serves last and closes first (see "stop syslog" below).
 		{name: "close the syslog listener", start: n.startSyslogListener, stop: n.closeSyslog},
 		{name: "stop management API", start: n.startCluster, stop: func(ctx context.Context) error { return n.mgmt.Shutdown(ctx) }},
-		{name: "stop public API", start: n.startPublic, stop: func(ctx context.Context) error { return n.public.Shutdown(ctx) }},
+		{name: "stop public API", start: n.startPublic, stop: func(ctx context.Context) error {
+			err := n.public.Shutdown(ctx)
+			if n.meshAPI != nil {
+				err = errors.Join(err, n.meshAPI.Shutdown(ctx))
+			}
+			return err
+		}},
 		{name: "stop maintenance", start: func(context.Context) error {
 			n.goStop("maintenance", func(ctx context.Context) { n.st.Logs.RunMaintenance(ctx, c.RetentionEvery, c.GCEvery) })
 			return nil
@@ -62,7 +71,13 @@ func (n *Node) components() []component {
 			}
 			return nil
 		}},
-		{name: "stop syslog and store what it read", start: func(context.Context) error { n.sl.Serve(); return nil }, stop: n.closeSyslog},
+		{name: "stop syslog and store what it read", start: func(context.Context) error {
+			n.sl.Serve()
+			if n.meshSl != nil {
+				n.meshSl.Serve()
+			}
+			return nil
+		}, stop: n.closeSyslog},
 		{name: "stop ingest", start: func(context.Context) error { return nil }, stop: func(context.Context) error { n.api.StopIngest(); return nil }},
 		// Out of Consul first, so that nothing discovers a node on its way out.
 		{name: "stop joining and deregister", start: n.startDiscovery, stop: n.stopDiscovery},
@@ -76,7 +91,13 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-func (n *Node) closeSyslog(ctx context.Context) error { return n.sl.Close(ctx) }
+func (n *Node) closeSyslog(ctx context.Context) error {
+	err := n.sl.Close(ctx)
+	if n.meshSl != nil {
+		err = errors.Join(err, n.meshSl.Close(ctx))
+	}
+	return err
+}
 
 func (n *Node) startState(context.Context) error {
 	if err := n.cfg.makeDirs(); err != nil {
@@ -174,6 +195,13 @@ func (n *Node) startSyslogListener(context.Context) error {
 		return fmt.Errorf("--syslog-bind %q: %w", scfg.Bind, err)
 	}
 	n.sl = sl
+	if n.mesh != nil {
+		mcfg := n.meshSyslogConfig()
+		if n.meshSl, err = syslog.Listen(mcfg, n.copied()); err != nil {
+			sl.Close(context.Background())
+			return fmt.Errorf("--consul-connect-syslog-bind %q: %w", mcfg.Bind, err)
+		}
+	}
 	return nil
 }
 
@@ -260,6 +288,11 @@ func (n *Node) startCluster(context.Context) error {
 func (n *Node) startPublic(context.Context) error {
 	n.public = httpapi.NewServer(n.api.Public(), n.cfg.HTTPTLS, n.log)
 	n.serve(n.public, n.httpLn, "--http-bind")
+	if n.mesh != nil {
+		// The listener does the mesh's TLS; the server only sees its result.
+		n.meshAPI = httpapi.NewServer(n.meshAPIHandler(), nil, n.log)
+		n.serve(n.meshAPI, n.meshLn, "--consul-connect-api-bind")
+	}
 	return nil
 }
 
@@ -296,6 +329,7 @@ func (n *Node) startDiscovery(context.Context) error {
 		cc := c.Consul
 		cc.NodeID, cc.Endpoint, cc.Logger = n.id, n.endpoint, n.log
 		cc.HTTP, cc.Syslog = advertiseAddr("", n.httpLn.Addr()), advertiseHostPort(n.sl.Addr().String())
+		cc.Also = n.meshRegistrations()
 		consul, err := discovery.NewConsul(cc)
 		if err != nil {
 			return err

@@ -26,7 +26,7 @@ func DefaultConfig() Config {
 	return Config{
 		HTTPBind: ":5080", MgmtBind: ":9113",
 		Store: store.DefaultConfig(), Syslog: syslog.DefaultConfig(), Cluster: serfnet.DefaultConfig(),
-		Replica: replica.DefaultConfig(), Discovery: discovery.DefaultConfig(),
+		Replica: replica.DefaultConfig(), Discovery: discovery.DefaultConfig(), Connect: defaultConnect(),
 		CopyTimeout: 2 * time.Second,
 		Limits: Limits{
 			HTTP: httpapi.ConnLimits{Max: 4096, PerClient: 256}, Mgmt: httpapi.ConnLimits{Max: 1024, PerClient: 256},
@@ -42,6 +42,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NodeID, "cluster-node-id", c.NodeID, "this node's ID (default: generated once and kept in the cluster state dir)")
 	c.Cluster.RegisterFlags(fs)
 	c.Discovery.RegisterFlags(fs)
+	c.Connect.RegisterFlags(fs)
 	fs.DurationVar(&c.CopyTimeout, "ingest-copy-timeout", c.CopyTimeout, "how long an HTTP ingest request waits, once committed, for another alive node to hold its records before it is answered (0: answer once committed here)")
 	c.Replica.RegisterFlags(fs)
 	fs.StringVar(&c.StateDir, "cluster-state-dir", c.StateDir, "node identity and cluster state (default: <parent of the data dirs>/state)")
@@ -102,6 +103,7 @@ func (c Config) Validate() error {
 		c.HTTPTLSFiles.Validate(), c.MgmtTLSFiles.Validate(),
 		c.Limits.HTTP.Validate("http"), c.Limits.Mgmt.Validate("mgmt"), c.Limits.API.Validate(),
 		c.Store.Validate(), c.Syslog.Validate(), c.Cluster.Validate(), c.Replica.Validate(), c.Discovery.Validate(),
+		c.Connect.validate(c.Discovery.Consul.Enabled()),
 	)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/flowg-server/flowg-server/discovery"
 	"github.com/flowg-server/flowg-server/httpapi"
 	"github.com/flowg-server/flowg-server/internal/tlsfiles"
+	"github.com/flowg-server/flowg-server/mesh"
 	"github.com/flowg-server/flowg-server/replica"
 	"github.com/flowg-server/flowg-server/serfnet"
 	"github.com/flowg-server/flowg-server/store"
@@ -65,6 +66,8 @@ type Config struct {
 	Replica replica.Config
 	// Discovery: the join peer, DNS SRV and Consul sources.
 	Discovery discovery.Config
+	// Connect: Consul Connect native service (--consul-connect-*).
+	Connect ConnectConfig
 	// CopyTimeout is how long an acknowledged ingest waits for a second
 	// copy (0: answer once committed here).
 	CopyTimeout time.Duration
@@ -117,6 +120,10 @@ type Node struct {
 	public, mgmt   *http.Server
 	endpoint       string
 	consul         *discovery.Consul
+	mesh           *mesh.Mesh     // nil unless --consul-connect
+	meshLn         net.Listener   // the API's Connect port
+	meshSl         *syslog.Server // the syslog Connect port
+	meshAPI        *http.Server
 	single         prometheus.Counter // ingest answered with one copy
 	errc           chan error         // a server that failed
 	stops          map[string]func()

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,10 @@ type Config struct {
 	// TLS, when set, serves TCP over TLS (with client certificates when its
 	// ClientAuth asks for them).
 	TLS *tls.Config
+	// Identify, when set, gives fields that are set on every record of a
+	// TLS connection, from its verified client certificate: the node's
+	// Consul Connect listener sets the sender's mesh identity with it.
+	Identify func(*tls.ConnectionState) map[string]string
 	// TLSFiles, when on and TLS is nil, are loaded into TLS by Listen
 	// (--syslog-tls, --syslog-tls-cert, --syslog-tls-key,
 	// --syslog-tls-client-ca).
@@ -389,6 +394,17 @@ func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
 		<-s.conns
 		s.m.connections.Dec()
 	}()
+	var stamp map[string]string
+	if tc, ok := c.(*tls.Conn); ok && s.cfg.Identify != nil {
+		tc.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			s.log.Debug("syslog TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			return
+		}
+		tc.SetDeadline(time.Time{})
+		st := tc.ConnectionState()
+		stamp = s.cfg.Identify(&st)
+	}
 	p := NewParser()
 	fr := NewFramer(deadlineReader{c, s.cfg.IdleTimeout}, s.cfg.MaxMessageSize)
 	for {
@@ -405,7 +421,28 @@ func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
 			return
 		}
 		s.m.received.WithLabelValues("tcp").Inc()
-		s.enqueue(p.Parse(msg, time.Now().UTC()), true)
+		rec := p.Parse(msg, time.Now().UTC())
+		if stamp != nil {
+			stampFields(rec, stamp)
+		}
+		s.enqueue(rec, true)
+	}
+}
+
+// stampFields sets the connection's fields on a record; a record that
+// would then hold too many fields loses its structured data (named in
+// parse_error), never the stamp.
+func stampFields(rec flowg.Record, stamp map[string]string) {
+	if len(rec.Fields)+len(stamp) > flowg.MaxFieldsPerRecord {
+		for k := range rec.Fields {
+			if strings.HasPrefix(k, "sd.") {
+				delete(rec.Fields, k)
+			}
+		}
+		rec.Fields["parse_error"] = "structured data dropped: too many fields with the sender's identity"
+	}
+	for k, v := range stamp {
+		rec.Fields[k] = v
 	}
 }
 
