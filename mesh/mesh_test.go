@@ -159,4 +159,3 @@ func TestParseSPIFFE(t *testing.T) {
 		}
 	}
 }
-
