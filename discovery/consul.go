@@ -52,6 +52,9 @@ type ConsulConfig struct {
 	// DeregisterAfter is how long the check may stay critical before Consul
 	// removes the instance. Default 1m (Consul's minimum).
 	DeregisterAfter time.Duration
+	// CheckTLSSkipVerify makes the agent's check of an https endpoint skip
+	// the certificate check (a mesh certificate names no address).
+	CheckTLSSkipVerify bool
 	// Also are more services of this node (its Consul Connect native API
 	// and syslog), registered and deregistered with it.
 	Also []*api.AgentServiceRegistration
@@ -144,11 +147,12 @@ func (c *Consul) Registration() *api.AgentServiceRegistration {
 		ID: c.cfg.NodeID, Name: c.cfg.Service, Tags: c.cfg.Tags,
 		Address: host, Port: port, Meta: meta,
 		Check: &api.AgentServiceCheck{
-			CheckID:  "flowg:" + c.cfg.NodeID,
-			Name:     "flowg-server management /health",
-			HTTP:     c.cfg.Endpoint + "/health",
-			Interval: c.cfg.CheckInterval.String(),
-			Timeout:  c.cfg.CheckTimeout.String(),
+			CheckID:       "flowg:" + c.cfg.NodeID,
+			Name:          "flowg-server management /health",
+			HTTP:          c.cfg.Endpoint + "/health",
+			TLSSkipVerify: c.cfg.CheckTLSSkipVerify,
+			Interval:      c.cfg.CheckInterval.String(),
+			Timeout:       c.cfg.CheckTimeout.String(),
 			// The node registers once its management port serves, so it
 			// starts passing rather than waiting a check interval.
 			Status:                         api.HealthPassing,

@@ -252,6 +252,18 @@ func (m *Mesh) leaf(svc string) (*tls.Certificate, error) {
 // service to reach this one. allowed, when set, is asked instead of the
 // intentions (the management port admits the cluster's own service only).
 func (m *Mesh) ServerTLS(service string, allowed func(flowg.MeshIdentity) error) *tls.Config {
+	return m.serverTLS(service, allowed, false)
+}
+
+// PeerServerTLS is ServerTLS for the management port: a client without a
+// certificate (a health check, a scraper) is served with no mesh identity,
+// and the routes between nodes refuse it; one that presents a
+// certificate must pass allowed.
+func (m *Mesh) PeerServerTLS(service string, allowed func(flowg.MeshIdentity) error) *tls.Config {
+	return m.serverTLS(service, allowed, true)
+}
+
+func (m *Mesh) serverTLS(service string, allowed func(flowg.MeshIdentity) error, optional bool) *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return m.leaf(service) },
@@ -260,10 +272,15 @@ func (m *Mesh) ServerTLS(service string, allowed func(flowg.MeshIdentity) error)
 		// a certificate is refused there too, and counted.
 		ClientAuth: tls.RequestClientCert,
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if optional && len(raw) == 0 {
+				return nil
+			}
 			c, err := m.verify(raw)
 			if err == nil {
 				if allowed != nil {
-					err = allowed(c.id)
+					if err = allowed(c.id); err != nil {
+						err = &refusal{reason: "identity", err: err}
+					}
 				} else {
 					err = m.authorize(service, c)
 				}

@@ -17,7 +17,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return &metrics{
 		denied: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowg_mesh_denied_total",
-			Help: "Connections refused on a Connect port, by service and reason (no_certificate, untrusted, not_spiffe, trust_domain, intention, authorize_error, not_cluster).",
+			Help: "Connections refused on a Connect port, by service and reason (no_certificate, untrusted, not_spiffe, trust_domain, intention, authorize_error, identity: not the service expected).",
 		}, []string{"service", "reason"}),
 		rotations: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowg_mesh_certificate_changes_total", Help: "Leaf certificates renewed and CA root sets changed, taken without a restart.",

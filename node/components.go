@@ -275,9 +275,9 @@ func (n *Node) startCluster(context.Context) error {
 	if err != nil {
 		return err
 	}
-	routes := map[string]http.Handler{"POST " + serfnet.GossipPath: n.cluster.Handler()}
+	routes := map[string]http.Handler{"POST " + serfnet.GossipPath: n.meshPeersOnly(n.cluster.Handler())}
 	for pattern, h := range n.rep.Handlers() {
-		routes[pattern] = n.cluster.Authenticate(h, replica.MaxRequest)
+		routes[pattern] = n.meshPeersOnly(n.cluster.Authenticate(h, replica.MaxRequest))
 	}
 	n.mgmt = httpapi.NewServer(n.api.Management(routes), c.MgmtTLS, n.log)
 	serfnet.ConfigureServer(n.mgmt)
@@ -330,6 +330,9 @@ func (n *Node) startDiscovery(context.Context) error {
 		cc.NodeID, cc.Endpoint, cc.Logger = n.id, n.endpoint, n.log
 		cc.HTTP, cc.Syslog = advertiseAddr("", n.httpLn.Addr()), advertiseHostPort(n.sl.Addr().String())
 		cc.Also = n.meshRegistrations()
+		// The mesh's leaf names a SPIFFE identity, not the address the
+		// agent checks; the agent checks /health without a certificate.
+		cc.CheckTLSSkipVerify = n.mesh != nil
 		consul, err := discovery.NewConsul(cc)
 		if err != nil {
 			return err

@@ -103,7 +103,7 @@ func (c Config) Validate() error {
 		c.HTTPTLSFiles.Validate(), c.MgmtTLSFiles.Validate(),
 		c.Limits.HTTP.Validate("http"), c.Limits.Mgmt.Validate("mgmt"), c.Limits.API.Validate(),
 		c.Store.Validate(), c.Syslog.Validate(), c.Cluster.Validate(), c.Replica.Validate(), c.Discovery.Validate(),
-		c.Connect.validate(c.Discovery.Consul.Enabled()),
+		c.Connect.validate(c.Discovery.Consul.Enabled(), c.MgmtTLSFiles.On),
 	)
 }
 

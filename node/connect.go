@@ -43,12 +43,15 @@ func (c *ConnectConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SyslogBind, "consul-connect-syslog-bind", c.SyslogBind, "address of the syslog Connect port (syslog over TLS, RFC 5425 framing or lines)")
 }
 
-func (c ConnectConfig) validate(consul bool) error {
+func (c ConnectConfig) validate(consul, mgmtTLS bool) error {
 	if !c.Enabled {
 		return nil
 	}
 	if !consul {
 		return errors.New("--consul-connect needs the Consul agent's address: --cluster-consul-url or CONSUL_HTTP_ADDR")
+	}
+	if mgmtTLS {
+		return errors.New("--consul-connect serves the management port with the mesh's certificates: drop --mgmt-tls")
 	}
 	for _, s := range []struct{ flag, v string }{{"--consul-connect-api-service", c.APIService}, {"--consul-connect-syslog-service", c.SyslogService}} {
 		if err := flowg.ValidateNodeID(s.v); err != nil {
@@ -74,7 +77,8 @@ func (n *Node) startMesh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := mesh.New(mesh.Config{Client: client, Services: []string{c.APIService, c.SyslogService},
+	cluster := n.cfg.Discovery.Consul.Service
+	m, err := mesh.New(mesh.Config{Client: client, Services: []string{c.APIService, c.SyslogService, cluster},
 		Logger: n.log, Registerer: n.reg})
 	if err != nil {
 		return err
@@ -86,6 +90,16 @@ func (n *Node) startMesh(ctx context.Context) error {
 	}
 	n.mesh = m
 	n.goStop("mesh", m.Run)
+	// Between nodes: the management port presents this node's leaf of the
+	// cluster's service and takes only that service's (see meshPeersOnly).
+	isCluster := func(id flowg.MeshIdentity) error {
+		if id.Service != cluster {
+			return fmt.Errorf("%s is not %s, the cluster's service", id.Service, cluster)
+		}
+		return nil
+	}
+	n.cfg.MgmtTLS, n.cfg.MgmtClientTLS = m.PeerServerTLS(cluster, isCluster), m.ClientTLS(cluster, isCluster)
+	n.mgmtLn = tls.NewListener(n.mgmtLn, n.cfg.MgmtTLS)
 	ln, err := n.listen("connect-api", "--consul-connect-api-bind", c.APIBind, n.cfg.Limits.HTTP, nil)
 	if err != nil {
 		n.waitStop("mesh")
@@ -102,6 +116,24 @@ func (n *Node) stopMesh(context.Context) error {
 	}
 	n.waitStop("mesh")
 	return ignoreClosed(n.meshLn.Close())
+}
+
+// meshPeersOnly admits to h (gossip, replication) only the nodes of the
+// cluster: callers that presented the cluster service's mesh certificate,
+// which the handshake has checked. Without Connect it is h.
+func (n *Node) meshPeersOnly(h http.Handler) http.Handler {
+	if n.mesh == nil {
+		return h
+	}
+	cluster := n.cfg.Discovery.Consul.Service
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := mesh.Identity(r.TLS); !ok || id.Service != cluster {
+			w.Header().Set("Connection", "close")
+			http.Error(w, "forbidden: the cluster's routes take the "+cluster+" service's mesh certificate", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // meshSyslogConfig is the syslog listener of the Connect port: TCP with the

@@ -186,11 +186,76 @@ func TestE2E_ConsulConnect(t *testing.T) {
 // scrape returns the node's /metrics.
 func scrape(t *testing.T, p *proc) string {
 	t.Helper()
-	resp, err := http.Get("http://" + p.mgmt + "/metrics")
+	resp, err := p.mgmtGet("/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestE2E_ConsulConnectCluster: three nodes with --consul-connect find each
+// other in Consul and gossip and replicate over mutual TLS with the
+// cluster service's mesh certificates; a process holding another
+// service's certificate, or none, is refused on the routes between nodes,
+// while /health stays open to the agent's check.
+func TestE2E_ConsulConnectCluster(t *testing.T) {
+	t.Parallel() // waits on processes most of its time; isolated ports and directories
+	agent := consultest.Start(t)
+	client := agent.Client(t)
+	dir := t.TempDir()
+	var nodes []*proc
+	for i := range 3 {
+		httpAddr, mgmtAddr := freeAddr(t), freeAddr(t)
+		nodes = append(nodes, start(t, dir, nil, httpAddr, mgmtAddr, append(nodeArgs(dir, i, httpAddr, mgmtAddr),
+			"--cluster-consul-url", agent.URL(), "--cluster-consul-check-interval", "1s", "--consul-connect",
+			"--consul-connect-api-bind", freeAddr(t), "--consul-connect-syslog-bind", freeAddr(t))...))
+	}
+	waitMembers(t, nodes, map[string]string{"n0": "alive", "n1": "alive", "n2": "alive"}, 20*time.Second)
+	waitPassing(t, client, []string{"n0", "n1", "n2"}, 10*time.Second)
+
+	tok := nodes[0].login("root", "root")
+	if code, b := nodes[0].request(tok, "POST", "/api/v1/streams/app/logs/struct", `{"records":[{"n":"1"}]}`); code != 200 {
+		t.Fatalf("ingest: %d %s", code, b)
+	}
+	tok2 := nodes[2].login("root", "root")
+	testwait.Eventually(t, 10*time.Second, "the record replicated to n2 over mutual TLS", func() bool {
+		return len(nodes[2].queryAll(tok2, "app", nil)) == 1
+	})
+
+	leaf, _, err := client.Agent().ConnectCALeaf("app", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appCert, err := tls.X509KeyPair([]byte(leaf.CertPEM), []byte(leaf.PrivateKeyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withApp := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{appCert}}}}
+	noCert := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	mgmt := "https://" + nodes[0].mgmt
+	for _, path := range []string{"/cluster/gossip", "/cluster/repl/pull"} {
+		if resp, err := withApp.Post(mgmt+path, "application/octet-stream", strings.NewReader("x")); err == nil {
+			resp.Body.Close()
+			t.Errorf("%s: the app service's certificate was taken: %s", path, resp.Status)
+		}
+		resp, err := noCert.Post(mgmt+path, "application/octet-stream", strings.NewReader("x"))
+		if err != nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s without a certificate: %v %v, want 403", path, resp, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	if resp, err := noCert.Get(mgmt + "/health"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/health without a certificate: %v %v, want 200", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if !strings.Contains(scrape(t, nodes[0]), `flowg_mesh_denied_total{reason="identity",service="flowg"}`) {
+		t.Error("the app service's attempts are not counted")
+	}
+	if got := nodes[1].members(); len(got) != 3 {
+		t.Errorf("members after the intruder: %v", got)
+	}
 }

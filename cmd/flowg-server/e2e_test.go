@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,6 +60,18 @@ type proc struct {
 	env, args  []string
 	netns      string
 }
+
+// mgmtGet asks the node's management port: over https, certificate
+// unchecked, when the node serves it with the mesh's certificates.
+func mgmtGet(args []string, addr, path string) (*http.Response, error) {
+	if slices.Contains(args, "--consul-connect") {
+		insecure := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		return insecure.Get("https://" + addr + path)
+	}
+	return http.Get("http://" + addr + path)
+}
+
+func (p *proc) mgmtGet(path string) (*http.Response, error) { return mgmtGet(p.args, p.mgmt, path) }
 
 type syncWriter struct {
 	mu *sync.Mutex
@@ -132,7 +146,7 @@ func startWhen(t testing.TB, ready func(code int, body []byte) bool, netns, dir 
 			t.Fatalf("flowg-server exited at start: %v\n%s", err, p.logText())
 		default:
 		}
-		if resp, err := http.Get("http://" + mgmtAddr + "/ready"); err == nil {
+		if resp, err := mgmtGet(args, mgmtAddr, "/ready"); err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if ready(resp.StatusCode, b) {
@@ -236,7 +250,7 @@ func (p *proc) queryAll(token, stream string, params url.Values) []string {
 // members returns node ID → status from the node's /cluster/nodes.
 func (p *proc) members() map[string]string {
 	p.t.Helper()
-	resp, err := http.Get("http://" + p.mgmt + "/cluster/nodes")
+	resp, err := p.mgmtGet("/cluster/nodes")
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func healthProbe(c *config) error {
 		host = "127.0.0.1"
 	}
 	scheme, transport := "http", &http.Transport{}
-	if c.node.MgmtTLSFiles.On {
+	if c.node.MgmtTLSFiles.On || c.node.Connect.Enabled {
 		// The probe sends no secret and only reads a status code from this
 		// host, so the certificate (issued for the advertised name, not for
 		// 127.0.0.1) is not checked.
