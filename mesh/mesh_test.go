@@ -159,3 +159,5 @@ func TestParseSPIFFE(t *testing.T) {
 		}
 	}
 }
+
+func counterValue(c prometheus.Counter) float64 { return testutil.ToFloat64(c) }
