@@ -29,7 +29,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		DNS:    DNSConfig{Interval: 30 * time.Second},
-		Consul: ConsulConfig{Service: "flowg", CheckInterval: 5 * time.Second, DeregisterAfter: time.Minute},
+		Consul: ConsulConfig{Service: "flowg", CheckInterval: 5 * time.Second, DeregisterAfter: time.Minute, Register: true},
 	}
 }
 
@@ -42,6 +42,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DNS.Server, "cluster-dns-server", c.DNS.Server, "DNS server for --cluster-dns-name, host:port (default: the first nameserver of /etc/resolv.conf)")
 	fs.DurationVar(&c.DNS.Interval, "cluster-dns-interval", c.DNS.Interval, "how often the SRV name is looked up again")
 	fs.StringVar(&c.Consul.Address, "cluster-consul-url", c.Consul.Address, "Consul agent HTTP address, e.g. http://127.0.0.1:8500: register there and join the passing instances (default: $CONSUL_HTTP_ADDR when set)")
+	fs.BoolVar(&c.Consul.Register, "cluster-consul-register", c.Consul.Register, "register this node (and its Connect services) in Consul and find peers there; false when a scheduler registers it (Nomad's service blocks) and the agent serves --consul-connect only")
 	fs.StringVar(&c.Consul.Service, "cluster-consul-service", c.Consul.Service, "Consul service name the nodes register as and look up")
 	fs.StringVar(&c.Consul.Token, "cluster-consul-token", c.Consul.Token, "Consul ACL token (default: $CONSUL_HTTP_TOKEN)")
 	fs.StringVar(&c.Consul.Datacenter, "cluster-consul-datacenter", c.Consul.Datacenter, "Consul datacenter (default: the agent's)")
@@ -53,7 +54,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate checks every source's settings; each error names its flag.
 func (c Config) Validate() error {
-	return errors.Join(c.Join.validate(), c.DNS.validate(), c.Consul.validate())
+	for _, err := range []error{c.Join.validate(), c.DNS.validate(), c.Consul.validate()} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // StaticConfig is the peer of --cluster-join-*; empty is off.
@@ -106,11 +112,15 @@ func (c DNSConfig) validate() error {
 	return nil
 }
 
-// Enabled reports whether the Consul source is on: --cluster-consul-url
-// or CONSUL_HTTP_ADDR names an agent.
+// Enabled reports whether an agent is named: --cluster-consul-url or
+// CONSUL_HTTP_ADDR.
 func (c ConsulConfig) Enabled() bool {
 	return c.Client != nil || c.Address != "" || os.Getenv(api.HTTPAddrEnvName) != ""
 }
+
+// Source reports whether the Consul source is on: an agent is named and
+// the node registers there.
+func (c ConsulConfig) Source() bool { return c.Enabled() && c.Register }
 
 func (c ConsulConfig) validate() error {
 	if c.Address != "" {

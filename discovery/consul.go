@@ -52,6 +52,10 @@ type ConsulConfig struct {
 	// DeregisterAfter is how long the check may stay critical before Consul
 	// removes the instance. Default 1m (Consul's minimum).
 	DeregisterAfter time.Duration
+	// Register: the node registers in Consul and finds peers there (the
+	// Consul source); false leaves the agent to --consul-connect. Default
+	// true.
+	Register bool
 	// CheckTLSSkipVerify makes the agent's check of an https endpoint skip
 	// the certificate check (a mesh certificate names no address).
 	CheckTLSSkipVerify bool

@@ -325,7 +325,7 @@ func (n *Node) startDiscovery(context.Context) error {
 		sources = append(sources, dns)
 		interval = dns.Interval()
 	}
-	if c.Consul.Enabled() {
+	if c.Consul.Source() {
 		cc := c.Consul
 		cc.NodeID, cc.Endpoint, cc.Logger = n.id, n.endpoint, n.log
 		cc.HTTP, cc.Syslog = advertiseAddr("", n.httpLn.Addr()), advertiseHostPort(n.sl.Addr().String())

@@ -99,12 +99,23 @@ func (c Config) Validate() error {
 	case c.MgmtCA != "" && !c.MgmtTLSFiles.On:
 		return errors.New("--mgmt-tls-ca needs --mgmt-tls")
 	}
-	return errors.Join(
+	return first(
+		c.Connect.validate(c.Discovery.Consul.Enabled(), c.MgmtTLSFiles.On),
 		c.HTTPTLSFiles.Validate(), c.MgmtTLSFiles.Validate(),
 		c.Limits.HTTP.Validate("http"), c.Limits.Mgmt.Validate("mgmt"), c.Limits.API.Validate(),
 		c.Store.Validate(), c.Syslog.Validate(), c.Cluster.Validate(), c.Replica.Validate(), c.Discovery.Validate(),
-		c.Connect.validate(c.Discovery.Consul.Enabled(), c.MgmtTLSFiles.On),
 	)
+}
+
+// first is the first error of errs, or nil: a bad command line is told
+// one thing at a time, on one line.
+func first(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // loadTLS reads the listeners' certificates, unless set already.

@@ -26,7 +26,7 @@ import (
 const deployCookie = "a-cookie-of-sixteen-bytes-or-more"
 
 // bindEnv replaces the image's all-interfaces binds with loopback ones.
-func bindEnv(k, v, httpAddr, mgmtAddr string) string {
+func bindEnv(t testing.TB, k, v, httpAddr, mgmtAddr string) string {
 	switch k {
 	case "FLOWG_HTTP_BIND":
 		return httpAddr
@@ -34,6 +34,8 @@ func bindEnv(k, v, httpAddr, mgmtAddr string) string {
 		return mgmtAddr
 	case "FLOWG_SYSLOG_BIND":
 		return "127.0.0.1:0"
+	case "FLOWG_CONSUL_CONNECT_API_BIND", "FLOWG_CONSUL_CONNECT_SYSLOG_BIND":
+		return freeAddr(t)
 	}
 	return v
 }
@@ -56,7 +58,7 @@ func TestE2E_ComposeTopology(t *testing.T) {
 		rw := strings.NewReplacer("http://consul:8500", agent.URL(), name+":9113", mgmtAddr, "/data", filepath.Join(dir, name))
 		var env []string
 		for k, v := range image {
-			env = append(env, k+"="+rw.Replace(bindEnv(k, v, httpAddr, mgmtAddr)))
+			env = append(env, k+"="+rw.Replace(bindEnv(t, k, v, httpAddr, mgmtAddr)))
 		}
 		for k, v := range s.Environment {
 			if k == "FLOWG_CLUSTER_COOKIE" {
@@ -67,6 +69,10 @@ func TestE2E_ComposeTopology(t *testing.T) {
 		var args []string
 		for _, a := range s.Command {
 			args = append(args, rw.Replace(a))
+		}
+		if s.Environment["FLOWG_CONSUL_CONNECT"] == "true" {
+			// Each container has the mesh ports to itself; here they share a host.
+			env = append(env, "FLOWG_CONSUL_CONNECT_API_BIND="+freeAddr(t), "FLOWG_CONSUL_CONNECT_SYSLOG_BIND="+freeAddr(t))
 		}
 		nodes = append(nodes, start(t, dir, env, httpAddr, mgmtAddr, args...))
 		envs = append(envs, env)
@@ -124,20 +130,21 @@ func TestE2E_NomadTopology(t *testing.T) {
 		}
 		var env []string
 		for k, v := range j.env {
-			env = append(env, k+"="+bindEnv(k, v, httpAddr, mgmtAddr))
+			env = append(env, k+"="+bindEnv(t, k, v, httpAddr, mgmtAddr))
 		}
-		// The template renders the variable's value.
-		env = append(env, "FLOWG_CLUSTER_COOKIE="+deployCookie)
+		// The template renders the variable's value; Nomad hands a Connect
+		// native task the local agent's address.
+		env = append(env, "FLOWG_CLUSTER_COOKIE="+deployCookie, "CONSUL_HTTP_ADDR="+agent.HTTPAddr)
 		p := start(t, dir, env, httpAddr, mgmtAddr, args...)
 		nodes = append(nodes, p)
 		want[fmt.Sprint("flowg-", i)] = "alive"
 
 		port, _ := strconv.Atoi(mgmtAddr[strings.LastIndex(mgmtAddr, ":")+1:])
-		u := url.URL{Scheme: "http", Host: mgmtAddr, Path: j.checkPath}
+		u := url.URL{Scheme: j.checkProtocol, Host: mgmtAddr, Path: j.checkPath}
 		err := client.Agent().ServiceRegister(&api.AgentServiceRegistration{
 			ID: fmt.Sprintf("_nomad-task-alloc%d-flowg-server-%s-mgmt", i, j.service), Name: j.service,
 			Address: "127.0.0.1", Port: port,
-			Check: &api.AgentServiceCheck{HTTP: u.String(), Interval: interval.String(), Timeout: "2s"},
+			Check: &api.AgentServiceCheck{HTTP: u.String(), TLSSkipVerify: true, Interval: interval.String(), Timeout: "2s"},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -76,12 +76,12 @@ func checkEnv(t *testing.T, file string, names []string, flags map[string]bool) 
 var envNameRE = regexp.MustCompile(`\bFLOWG_[A-Z0-9_]+`)
 
 // defaultPorts are the ports the manifests may publish.
-var defaultPorts = map[string]bool{"5080": true, "9113": true, "5514": true}
+var defaultPorts = map[string]bool{"5080": true, "9113": true, "5514": true, "5443": true, "6514": true}
 
 func checkPort(t *testing.T, file, port string) {
 	t.Helper()
 	if p, _, _ := strings.Cut(port, "/"); !defaultPorts[p] {
-		t.Errorf("%s: port %s is not one of the defaults 5080, 9113, 5514", file, port)
+		t.Errorf("%s: port %s is not one of the defaults 5080, 9113, 5514, 5443, 6514", file, port)
 	}
 }
 
@@ -375,14 +375,15 @@ type nomadJob struct {
 	template                 string
 	service, servicePort     string
 	checkPath, checkInterval string
+	checkProtocol            string
 	ports                    map[string]string // label → to
-	connect                  bool
+	native                   map[string]string // Connect native service → its port's "to"
 }
 
 func readNomad(t testing.TB) nomadJob {
 	t.Helper()
 	src, body := parseHCL(t, "nomad/flowg.nomad.hcl")
-	j := nomadJob{env: map[string]string{}, ports: map[string]string{}}
+	j := nomadJob{env: map[string]string{}, ports: map[string]string{}, native: map[string]string{}}
 	groups := hclBlocks(body, "job", "group")
 	if len(groups) != 1 {
 		t.Fatalf("%d groups, want 1", len(groups))
@@ -397,13 +398,19 @@ func readNomad(t testing.TB) nomadJob {
 		}
 	}
 	for _, s := range hclBlocks(g.Body, "service") {
-		if len(hclBlocks(s.Body, "connect", "sidecar_service")) > 0 {
-			j.connect = true
+		name, port := hclText(src, s.Body.Attributes["name"]), hclText(src, s.Body.Attributes["port"])
+		if cs := hclBlocks(s.Body, "connect"); len(cs) > 0 {
+			if a := cs[0].Body.Attributes["native"]; a != nil && hclText(src, a) == "true" {
+				j.native[name] = j.ports[port]
+			}
 			continue
 		}
-		j.service, j.servicePort = hclText(src, s.Body.Attributes["name"]), hclText(src, s.Body.Attributes["port"])
+		j.service, j.servicePort = name, port
 		for _, c := range hclBlocks(s.Body, "check") {
 			j.checkPath, j.checkInterval = hclText(src, c.Body.Attributes["path"]), hclText(src, c.Body.Attributes["interval"])
+			if a := c.Body.Attributes["protocol"]; a != nil {
+				j.checkProtocol = hclText(src, a)
+			}
 		}
 	}
 	for _, task := range hclBlocks(g.Body, "task") {
@@ -454,8 +461,13 @@ func TestDeploy_Nomad(t *testing.T) {
 	for label, to := range j.ports {
 		checkPort(t, file+" port "+label, to)
 	}
-	if !j.connect {
-		t.Error("no Consul Connect sidecar service")
+	// The node is Connect native: Nomad registers its mesh ports so, and the
+	// node serves them with --consul-connect.
+	if j.native["flowg-api"] != "5443" || j.native["flowg-syslog"] != "6514" || !slices.Contains(j.args, "--consul-connect") {
+		t.Errorf("Connect native services %v, args %v: want flowg-api on 5443 and flowg-syslog on 6514 with --consul-connect", j.native, j.args)
+	}
+	if j.checkProtocol != "https" {
+		t.Errorf("the management check's protocol is %q: with --consul-connect the port speaks TLS", j.checkProtocol)
 	}
 }
 

@@ -63,15 +63,15 @@ type proc struct {
 
 // mgmtGet asks the node's management port: over https, certificate
 // unchecked, when the node serves it with the mesh's certificates.
-func mgmtGet(args []string, addr, path string) (*http.Response, error) {
-	if slices.Contains(args, "--consul-connect") {
+func mgmtGet(args, env []string, addr, path string) (*http.Response, error) {
+	if slices.Contains(args, "--consul-connect") || slices.Contains(env, "FLOWG_CONSUL_CONNECT=true") {
 		insecure := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 		return insecure.Get("https://" + addr + path)
 	}
 	return http.Get("http://" + addr + path)
 }
 
-func (p *proc) mgmtGet(path string) (*http.Response, error) { return mgmtGet(p.args, p.mgmt, path) }
+func (p *proc) mgmtGet(path string) (*http.Response, error) { return mgmtGet(p.args, p.env, p.mgmt, path) }
 
 type syncWriter struct {
 	mu *sync.Mutex
@@ -146,7 +146,7 @@ func startWhen(t testing.TB, ready func(code int, body []byte) bool, netns, dir 
 			t.Fatalf("flowg-server exited at start: %v\n%s", err, p.logText())
 		default:
 		}
-		if resp, err := mgmtGet(args, mgmtAddr, "/ready"); err == nil {
+		if resp, err := mgmtGet(args, env, mgmtAddr, "/ready"); err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if ready(resp.StatusCode, b) {
@@ -551,6 +551,8 @@ func TestE2E_BadFlags(t *testing.T) {
 		{[]string{"--cluster-dns-interval", "10ms"}, "", "--cluster-dns-interval"},
 		{[]string{"--cluster-tombstone-window", "1m"}, "", "--cluster-tombstone-window"},
 		{nil, "FLOWG_INGEST_COPY_TIMEOUT=-1s", "--ingest-copy-timeout"},
+		{nil, "FLOWG_CONSUL_CONNECT=true", "--consul-connect needs the Consul agent's address"},
+		{[]string{"--consul-connect", "--cluster-consul-url", "http://127.0.0.1:1", "--mgmt-tls"}, "", "drop --mgmt-tls"},
 	}
 	for _, c := range cases {
 		cmd := exec.CommandContext(context.Background(), serverBin, c.args...)
@@ -565,7 +567,18 @@ func TestE2E_BadFlags(t *testing.T) {
 			t.Errorf("the cookie appears in the error: %s", out)
 		}
 	}
-	out, err := exec.Command(serverBin, "--version").CombinedOutput()
+	// Told to join the mesh with no agent to get its certificates from: it
+	// does not start, and its last line says what is missing.
+	cmd := exec.Command(serverBin, "--consul-connect", "--cluster-consul-url", "http://127.0.0.1:1",
+		"--http-bind", freeAddr(t), "--mgmt-bind", freeAddr(t), "--syslog-bind", "127.0.0.1:0",
+		"--consul-connect-api-bind", freeAddr(t), "--consul-connect-syslog-bind", freeAddr(t))
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err == nil || !strings.Contains(lines[len(lines)-1], "--consul-connect: Consul Connect CA roots") {
+		t.Errorf("--consul-connect without a reachable agent: %v, output:\n%s", err, out)
+	}
+	out, err = exec.Command(serverBin, "--version").CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "flowg-server ") {
 		t.Errorf("--version: %v %s", err, out)
 	}

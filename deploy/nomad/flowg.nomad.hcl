@@ -10,6 +10,15 @@
 #
 # Consul DNS must answer on each client at the address below
 # (deploy/consul/agent.hcl: ports { dns = 8600 }).
+#
+# The node is a Consul Connect native service (--consul-connect): Nomad
+# registers its API and syslog ports with connect { native = true } and
+# hands the task the local agent's address (CONSUL_HTTP_ADDR), from which
+# the node takes its mesh certificates; the management port then speaks
+# mutual TLS between nodes. Mesh clients reach the API through an upstream
+# flowg-api, with no sidecar in front of the node. Allow them with
+# intentions (consul intention create -allow app flowg-api) and grant their
+# service roles (see the README's Service mesh section).
 
 variable "image" {
   type    = string
@@ -53,6 +62,12 @@ job "flowg" {
       port "syslog" {
         to = 5514
       }
+      port "connect-api" {
+        to = 5443
+      }
+      port "connect-syslog" {
+        to = 6514
+      }
     }
 
     # Kept on the same client across restarts and updates, moved with the
@@ -72,20 +87,34 @@ job "flowg" {
       meta {
         node-id = "flowg-${NOMAD_ALLOC_INDEX}"
       }
+      # https: the management port presents the node's mesh certificate,
+      # which names a service, not this address.
       check {
-        type     = "http"
-        path     = "/health"
-        interval = "5s"
-        timeout  = "2s"
+        type            = "http"
+        protocol        = "https"
+        tls_skip_verify = true
+        path            = "/health"
+        interval        = "5s"
+        timeout         = "2s"
       }
     }
 
-    # The public API, also reachable from inside the Consul service mesh.
+    # The API and syslog inside the Consul service mesh: Connect native, the
+    # node does the mesh's mutual TLS itself.
     service {
-      name = "flowg-http"
-      port = "5080"
+      name = "flowg-api"
+      port = "connect-api"
+      task = "flowg-server"
       connect {
-        sidecar_service {}
+        native = true
+      }
+    }
+    service {
+      name = "flowg-syslog"
+      port = "connect-syslog"
+      task = "flowg-server"
+      connect {
+        native = true
       }
     }
 
@@ -104,6 +133,10 @@ job "flowg" {
           "--log-dir", "${NOMAD_ALLOC_DIR}/data/logs",
           "--config-dir", "${NOMAD_ALLOC_DIR}/data/config",
           "--cluster-state-dir", "${NOMAD_ALLOC_DIR}/data/state",
+          "--consul-connect",
+          # Nomad registers the services above; the agent serves the mesh's
+          # certificates only.
+          "--cluster-consul-register=false",
         ]
       }
 
@@ -122,6 +155,8 @@ job "flowg" {
         FLOWG_HTTP_BIND   = ":5080"
         FLOWG_MGMT_BIND   = ":9113"
         FLOWG_SYSLOG_BIND = ":5514"
+        FLOWG_CONSUL_CONNECT_API_BIND    = ":5443"
+        FLOWG_CONSUL_CONNECT_SYSLOG_BIND = ":6514"
       }
 
       kill_timeout = "40s"
