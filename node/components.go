@@ -182,7 +182,9 @@ func (n *Node) startStores(ctx context.Context) error {
 
 func (n *Node) startSyslogListener(context.Context) error {
 	scfg := n.cfg.Syslog
-	scfg.Logger, scfg.Registerer = n.log, n.reg
+	// The listeners' metrics tell them apart by a listener label: this one
+	// is "syslog", the Consul Connect one "connect".
+	scfg.Logger, scfg.Registerer = n.log, prometheus.WrapRegistererWith(prometheus.Labels{"listener": "syslog"}, n.reg)
 	// Syslog over TCP is held back while the records it took wait for a
 	// second copy, as an HTTP ingest is answered only then; over UDP there
 	// is no one to hold back, so it only commits.

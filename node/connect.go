@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus"
 
 	flowg "github.com/flowg-server/flowg-server"
 	"github.com/flowg-server/flowg-server/httpapi"
@@ -149,7 +150,8 @@ func (n *Node) meshSyslogConfig() syslog.Config {
 		}
 		return id.Fields()
 	}
-	scfg.Logger, scfg.Registerer = n.log.With("listener", "connect"), nil
+	scfg.Logger = n.log.With("listener", "connect")
+	scfg.Registerer = prometheus.WrapRegistererWith(prometheus.Labels{"listener": "connect"}, n.reg)
 	return scfg
 }
 

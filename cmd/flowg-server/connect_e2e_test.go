@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -129,13 +128,11 @@ func TestE2E_ConsulConnect(t *testing.T) {
 		t.Fatalf("a bearer token through the mesh: %d %s", code, b)
 	}
 
-	// Syslog through the mesh: plain TCP on the application's side.
-	conn, err := net.Dial("tcp", upSyslog)
-	if err != nil {
-		t.Fatal(err)
+	// Syslog through the mesh: util-linux logger over plain TCP on the
+	// application's side.
+	if out, err := exec.Command("logger", "--tcp", "--server", "127.0.0.1", "--port", syslogPort, "--rfc5424", "--tag", "app", "over the mesh").CombinedOutput(); err != nil {
+		t.Fatalf("logger: %v %s", err, out)
 	}
-	fmt.Fprintf(conn, "<14>1 2026-12-02T10:00:00Z host app - - - over the mesh\n")
-	conn.Close()
 
 	var page struct {
 		Records []struct{ Fields map[string]string }
