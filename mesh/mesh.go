@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"github.com/jpillora/backoff"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 
 	flowg "github.com/flowg-server/flowg-server"
 )
@@ -61,6 +62,7 @@ type Mesh struct {
 
 	authMu sync.Mutex
 	authz  map[authKey]decision
+	asking singleflight.Group // one question per caller and target at a time
 
 	lastDenyLog atomic.Int64 // unix ns of the last "connection refused" log line
 }
@@ -412,20 +414,19 @@ func (m *Mesh) authorize(target string, c caller) error {
 }
 
 // askAuthorize calls /v1/agent/connect/authorize, bounded to 5 s (the API
-// call takes no context).
+// call takes no context). Handshakes of the same caller to the same target
+// share one question, so an agent that hangs holds one goroutine per
+// caller, not one per connection.
 func (m *Mesh) askAuthorize(target, uri, serial string) (*api.AgentAuthorize, error) {
-	type result struct {
-		a   *api.AgentAuthorize
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		a, err := m.cfg.Client.Agent().ConnectAuthorize(&api.AgentAuthorizeParams{Target: target, ClientCertURI: uri, ClientCertSerial: serial})
-		ch <- result{a, err}
-	}()
+	ch := m.asking.DoChan(target+"\x00"+uri, func() (any, error) {
+		return m.cfg.Client.Agent().ConnectAuthorize(&api.AgentAuthorizeParams{Target: target, ClientCertURI: uri, ClientCertSerial: serial})
+	})
 	select {
 	case r := <-ch:
-		return r.a, r.err
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*api.AgentAuthorize), nil
 	case <-time.After(5 * time.Second):
 		return nil, errors.New("no answer within 5s")
 	}
