@@ -279,12 +279,18 @@ func (a *AuthStore) scopesOf(user string) (map[flowg.Scope]bool, error) {
 		}
 		return nil, err
 	}
+	return a.scopesOfRoles(u.Roles)
+}
+
+// scopesOfRoles is the union of the roles' scopes; a role deleted after it
+// was given gives none.
+func (a *AuthStore) scopesOfRoles(roles []string) (map[flowg.Scope]bool, error) {
 	scopes := map[flowg.Scope]bool{}
-	for _, r := range u.Roles {
+	for _, r := range roles {
 		var role roleJSON
 		if err := a.getJSON(prefixRole+r, &role); err != nil {
 			if errors.Is(err, flowg.ErrNotFound) {
-				continue // a role deleted after it was given
+				continue
 			}
 			return nil, err
 		}
@@ -293,6 +299,21 @@ func (a *AuthStore) scopesOf(user string) (map[flowg.Scope]bool, error) {
 		}
 	}
 	return scopes, nil
+}
+
+// knownRoles sorts and dedups roles, and checks that each exists.
+func (a *AuthStore) knownRoles(roles []string) ([]string, error) {
+	roles = slices.Compact(slices.Sorted(slices.Values(roles)))
+	for _, r := range roles {
+		var role roleJSON
+		if err := a.getJSON(prefixRole+r, &role); err != nil {
+			if errors.Is(err, flowg.ErrNotFound) {
+				return nil, fmt.Errorf("%w %q", flowg.ErrUnknownRole, r)
+			}
+			return nil, err
+		}
+	}
+	return roles, nil
 }
 
 // Tokens lists the tokens of user.
@@ -325,16 +346,7 @@ func (a *AuthStore) RevokeToken(user, id string) error {
 
 // Users lists every user.
 func (a *AuthStore) Users() ([]flowg.User, error) {
-	var out []flowg.User
-	err := a.scan(prefixUser, func(name string, v []byte) error {
-		var u userJSON
-		if err := json.Unmarshal(v, &u); err != nil {
-			return err
-		}
-		out = append(out, flowg.User{Name: name, Roles: u.Roles})
-		return nil
-	})
-	return out, err
+	return scanAll(a, prefixUser, func(name string, u userJSON) flowg.User { return flowg.User{Name: name, Roles: u.Roles} })
 }
 
 // User returns one user.
@@ -362,18 +374,12 @@ func (a *AuthStore) putUser(ctx context.Context, name, password string, roles []
 	if password != "" && len(password) < flowg.MinPasswordLen && !initial {
 		return fmt.Errorf("%w: password is shorter than %d bytes", flowg.ErrInvalid, flowg.MinPasswordLen)
 	}
-	roles = slices.Compact(slices.Sorted(slices.Values(roles)))
-	for _, r := range roles {
-		var role roleJSON
-		if err := a.getJSON(prefixRole+r, &role); err != nil {
-			if errors.Is(err, flowg.ErrNotFound) {
-				return fmt.Errorf("%w %q", flowg.ErrUnknownRole, r)
-			}
-			return err
-		}
+	roles, err := a.knownRoles(roles)
+	if err != nil {
+		return err
 	}
 	var u userJSON
-	err := a.getJSON(prefixUser+name, &u)
+	err = a.getJSON(prefixUser+name, &u)
 	switch {
 	case errors.Is(err, flowg.ErrNotFound) && password == "":
 		return fmt.Errorf("%w: a new user needs a password", flowg.ErrInvalid)
@@ -415,16 +421,7 @@ func (a *AuthStore) DeleteUser(name string) error {
 
 // Roles lists every role.
 func (a *AuthStore) Roles() ([]flowg.Role, error) {
-	var out []flowg.Role
-	err := a.scan(prefixRole, func(name string, v []byte) error {
-		var r roleJSON
-		if err := json.Unmarshal(v, &r); err != nil {
-			return err
-		}
-		out = append(out, flowg.Role{Name: name, Scopes: r.Scopes})
-		return nil
-	})
-	return out, err
+	return scanAll(a, prefixRole, func(name string, r roleJSON) flowg.Role { return flowg.Role{Name: name, Scopes: r.Scopes} })
 }
 
 // Role returns one role.
@@ -500,6 +497,20 @@ func (a *AuthStore) delete(key string) error {
 
 func (a *AuthStore) scan(prefix string, fn func(name string, v []byte) error) error {
 	return a.meta.scan(prefix, fn)
+}
+
+// scanAll decodes every value under prefix as a J and maps it to an R.
+func scanAll[J, R any](a *AuthStore, prefix string, to func(name string, v J) R) ([]R, error) {
+	var out []R
+	err := a.scan(prefix, func(name string, b []byte) error {
+		var v J
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		out = append(out, to(name, v))
+		return nil
+	})
+	return out, err
 }
 
 func (a *AuthStore) close() error { return a.db.Close() }

@@ -1,10 +1,8 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 
 	flowg "github.com/flowg-server/flowg-server"
 )
@@ -23,16 +21,7 @@ type meshJSON struct {
 
 // MeshGrants lists the roles granted to mesh services.
 func (a *AuthStore) MeshGrants() ([]flowg.MeshGrant, error) {
-	var out []flowg.MeshGrant
-	err := a.scan(prefixMesh, func(name string, v []byte) error {
-		var g meshJSON
-		if err := json.Unmarshal(v, &g); err != nil {
-			return err
-		}
-		out = append(out, flowg.MeshGrant{Service: name, Roles: g.Roles})
-		return nil
-	})
-	return out, err
+	return scanAll(a, prefixMesh, func(name string, g meshJSON) flowg.MeshGrant { return flowg.MeshGrant{Service: name, Roles: g.Roles} })
 }
 
 // PutMeshGrant gives roles to a mesh service, replacing what it had.
@@ -40,15 +29,9 @@ func (a *AuthStore) PutMeshGrant(service string, roles []string) error {
 	if err := flowg.ValidateNodeID(service); err != nil {
 		return fmt.Errorf("%w: mesh service name %v", flowg.ErrInvalid, err)
 	}
-	roles = slices.Compact(slices.Sorted(slices.Values(roles)))
-	for _, r := range roles {
-		var role roleJSON
-		if err := a.getJSON(prefixRole+r, &role); err != nil {
-			if errors.Is(err, flowg.ErrNotFound) {
-				return fmt.Errorf("%w %q", flowg.ErrUnknownRole, r)
-			}
-			return err
-		}
+	roles, err := a.knownRoles(roles)
+	if err != nil {
+		return err
 	}
 	if roles == nil {
 		roles = []string{}
@@ -76,18 +59,9 @@ func (a *AuthStore) AuthenticateMesh(id flowg.MeshIdentity) (flowg.Principal, er
 		}
 		return flowg.Principal{}, err
 	}
-	scopes := map[flowg.Scope]bool{}
-	for _, r := range g.Roles {
-		var role roleJSON
-		if err := a.getJSON(prefixRole+r, &role); err != nil {
-			if errors.Is(err, flowg.ErrNotFound) {
-				continue
-			}
-			return flowg.Principal{}, err
-		}
-		for _, s := range role.Scopes {
-			scopes[s] = true
-		}
+	scopes, err := a.scopesOfRoles(g.Roles)
+	if err != nil {
+		return flowg.Principal{}, err
 	}
 	return flowg.Principal{User: MeshPrincipalPrefix + id.Service, Scopes: scopes}, nil
 }

@@ -71,7 +71,9 @@ func mgmtGet(args, env []string, addr, path string) (*http.Response, error) {
 	return http.Get("http://" + addr + path)
 }
 
-func (p *proc) mgmtGet(path string) (*http.Response, error) { return mgmtGet(p.args, p.env, p.mgmt, path) }
+func (p *proc) mgmtGet(path string) (*http.Response, error) {
+	return mgmtGet(p.args, p.env, p.mgmt, path)
+}
 
 type syncWriter struct {
 	mu *sync.Mutex
