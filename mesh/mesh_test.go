@@ -161,3 +161,32 @@ func TestParseSPIFFE(t *testing.T) {
 }
 
 func counterValue(c prometheus.Counter) float64 { return testutil.ToFloat64(c) }
+
+// TestMesh_ConsulOutageServesOn: with the agent gone, the server keeps its
+// certificates and admits a caller it has a decision for (counted as
+// stale), and refuses one it never saw.
+func TestMesh_ConsulOutageServesOn(t *testing.T) {
+	agent := consultest.Start(t)
+	client := agent.Client(t)
+	server := start(t, client, nil, "flowg-api")
+	app := start(t, client, nil, "app")
+	db := start(t, client, nil, "db")
+	url := serve(t, server)
+	if _, err := get(url, app.ClientTLS("app", nil)); err != nil {
+		t.Fatal(err)
+	}
+	agent.Stop()
+	time.Sleep(600 * time.Millisecond) // past the decision's 500 ms lifetime
+	if body, err := get(url, app.ClientTLS("app", nil)); err != nil || body != "app/default/dc1" {
+		t.Fatalf("app during the outage: %q %v", body, err)
+	}
+	if got := testutil.ToFloat64(server.m.staleDecisions); got < 1 {
+		t.Errorf("stale decisions counted %v", got)
+	}
+	if _, err := get(url, db.ClientTLS("db", nil)); err == nil {
+		t.Fatal("a caller never authorised was admitted while Consul was down")
+	}
+	if got := testutil.ToFloat64(server.m.denied.WithLabelValues("flowg-api", "authorize_error")); got != 1 {
+		t.Errorf("authorize errors counted %v", got)
+	}
+}
