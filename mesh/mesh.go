@@ -109,11 +109,11 @@ func New(cfg Config) (*Mesh, error) {
 // answer or has Connect off.
 func (m *Mesh) Start(ctx context.Context) error {
 	if err := m.fetchRoots(ctx, 0); err != nil {
-		return fmt.Errorf("Consul Connect CA roots: %w", err)
+		return fmt.Errorf("cannot get the Consul Connect CA roots: %w", err)
 	}
 	for _, svc := range m.cfg.Services {
 		if err := m.fetchLeaf(ctx, svc, 0); err != nil {
-			return fmt.Errorf("Consul Connect leaf certificate of %q: %w", svc, err)
+			return fmt.Errorf("cannot get the Consul Connect leaf certificate of %q: %w", svc, err)
 		}
 	}
 	return nil

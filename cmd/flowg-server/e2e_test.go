@@ -577,7 +577,7 @@ func TestE2E_BadFlags(t *testing.T) {
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if err == nil || !strings.Contains(lines[len(lines)-1], "--consul-connect: Consul Connect CA roots") {
+	if err == nil || !strings.Contains(lines[len(lines)-1], "--consul-connect: cannot get the Consul Connect CA roots") {
 		t.Errorf("--consul-connect without a reachable agent: %v, output:\n%s", err, out)
 	}
 	out, err = exec.Command(serverBin, "--version").CombinedOutput()
