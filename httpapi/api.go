@@ -172,6 +172,8 @@ func New(cfg Config) (*API, error) {
 	orDefault(&l.LoginFailuresPerAddr, d.LoginFailuresPerAddr)
 	orDefault(&l.MaxIngestInFlight, d.MaxIngestInFlight)
 	orDefault(&cfg.Heartbeat, 15*time.Second)
+	// One body never holds more than the whole budget of bodies in flight.
+	l.MaxBodyBytes = min(l.MaxBodyBytes, l.MaxIngestInFlight)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -20,37 +20,62 @@ import (
 // maxJSONDepth bounds the nesting of an ingested object.
 const maxJSONDepth = 32
 
+// StructOptions say how a struct body is read.
+type StructOptions struct {
+	// NDJSON: one JSON object per line, instead of {"records":[...]} or a
+	// bare array.
+	NDJSON bool
+	// TimeField names the field that holds the record's time; empty tries
+	// TimeFields in order.
+	TimeField string
+}
+
+// TimeFields are the fields a record's time is read from when no field is
+// named, first found first: "timestamp" and "@timestamp" must parse (an
+// error otherwise); the others, common in shippers' output, set the time
+// when they parse and are kept as plain fields when they do not.
+var TimeFields = []string{"timestamp", "@timestamp", "time", "ts", "_time", "date"}
+
 // ParseStruct parses the body of a struct ingest: {"records":[{...}, ...]},
-// or, when ndjson is true, one JSON object per line. Nested objects flatten
-// to dotted keys, numbers and booleans to their text, arrays to their JSON
-// text; null fields are dropped. A "timestamp" or "@timestamp" field (RFC
-// 3339, or a Unix epoch in s, ms, µs or ns) sets the record's time, else
-// now does. Every record is checked against the field limits; the first
-// problem fails the whole body.
+// a bare array [{...}, ...], or, when ndjson is true, one JSON object per
+// line. See ParseStructWith.
 func ParseStruct(body []byte, ndjson bool, now time.Time) ([]flowg.Record, error) {
+	return ParseStructWith(body, StructOptions{NDJSON: ndjson}, now)
+}
+
+// ParseStructWith parses a struct body. Nested objects flatten to dotted
+// keys, numbers and booleans to their text, arrays to their JSON text; null
+// fields are dropped. The time comes from opts.TimeField or TimeFields (RFC
+// 3339, or a Unix epoch in s, ms, µs or ns), else now. Every record is
+// checked against the field limits; the first problem fails the whole body.
+func ParseStructWith(body []byte, opts StructOptions, now time.Time) ([]flowg.Record, error) {
 	var p fastjson.Parser
-	if !ndjson {
+	if !opts.NDJSON {
 		v, err := p.ParseBytes(body)
 		if err != nil {
 			return nil, fmt.Errorf("bad JSON body: %v", err)
 		}
-		if v.Type() != fastjson.TypeObject {
-			return nil, errors.New(`body must be a JSON object {"records": [...]}`)
-		}
-		recsV := v.Get("records")
-		if recsV == nil {
-			return nil, errors.New(`body has no "records" array`)
-		}
-		arr, err := recsV.Array()
-		if err != nil {
-			return nil, errors.New(`"records" must be an array of objects`)
+		var arr []*fastjson.Value
+		switch v.Type() {
+		case fastjson.TypeArray:
+			arr, _ = v.Array()
+		case fastjson.TypeObject:
+			recsV := v.Get("records")
+			if recsV == nil {
+				return nil, errors.New(`body has no "records" array`)
+			}
+			if arr, err = recsV.Array(); err != nil {
+				return nil, errors.New(`"records" must be an array of objects`)
+			}
+		default:
+			return nil, errors.New(`body must be a JSON object {"records": [...]} or an array of objects`)
 		}
 		if len(arr) > flowg.MaxBatchRecords {
 			return nil, fmt.Errorf("%w: %d records, more than the limit of %d", flowg.ErrTooLarge, len(arr), flowg.MaxBatchRecords)
 		}
 		recs := make([]flowg.Record, 0, len(arr))
 		for i, rv := range arr {
-			rec, err := toRecord(rv, now)
+			rec, err := toRecord(rv, opts.TimeField, now)
 			if err != nil {
 				return nil, fmt.Errorf("record %d: %w", i, err)
 			}
@@ -73,7 +98,7 @@ func ParseStruct(body []byte, ndjson bool, now time.Time) ([]flowg.Record, error
 		if err != nil {
 			return nil, fmt.Errorf("line %d: bad JSON: %v", line, err)
 		}
-		rec, err := toRecord(v, now)
+		rec, err := toRecord(v, opts.TimeField, now)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
@@ -82,7 +107,7 @@ func ParseStruct(body []byte, ndjson bool, now time.Time) ([]flowg.Record, error
 	return recs, nil
 }
 
-func toRecord(v *fastjson.Value, now time.Time) (flowg.Record, error) {
+func toRecord(v *fastjson.Value, timeField string, now time.Time) (flowg.Record, error) {
 	o, err := v.Object()
 	if err != nil {
 		return flowg.Record{}, fmt.Errorf("is a JSON %s, not an object", v.Type())
@@ -91,15 +116,34 @@ func toRecord(v *fastjson.Value, now time.Time) (flowg.Record, error) {
 	if err := flatten(rec.Fields, "", o, 0); err != nil {
 		return rec, err
 	}
-	for _, k := range []string{"timestamp", "@timestamp"} {
-		if s, ok := rec.Fields[k]; ok {
-			t, err := parseTime(s, o.Get(k))
+	if timeField != "" {
+		if s, ok := rec.Fields[timeField]; ok {
+			jv := o.Get(timeField) // a key with dots, or nested objects
+			if jv == nil {
+				jv = v.Get(strings.Split(timeField, ".")...)
+			}
+			t, err := parseTime(s, jv)
 			if err != nil {
-				return rec, fmt.Errorf("field %q: %w", k, err)
+				return rec, fmt.Errorf("field %q: %w", timeField, err)
 			}
 			rec.Timestamp = t
-			break
 		}
+		return rec, rec.Validate()
+	}
+	for i, k := range TimeFields {
+		s, ok := rec.Fields[k]
+		if !ok {
+			continue
+		}
+		t, err := parseTime(s, o.Get(k))
+		if err != nil {
+			if i < 2 { // timestamp and @timestamp must be times
+				return rec, fmt.Errorf("field %q: %w", k, err)
+			}
+			continue
+		}
+		rec.Timestamp = t
+		break
 	}
 	return rec, rec.Validate()
 }
@@ -194,53 +238,32 @@ func ParseText(body []byte, now time.Time) ([]flowg.Record, error) {
 	return recs, nil
 }
 
-// readBody reads an ingest body up to the configured limit.
-func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.Limits.MaxBodyBytes))
-	var mb *http.MaxBytesError
-	if errors.As(err, &mb) {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", a.cfg.Limits.MaxBodyBytes)
-	}
-	return body, err
-}
-
 func (a *API) ingest(w http.ResponseWriter, r *http.Request, text bool) {
 	stream := r.PathValue("stream")
 	if err := flowg.ValidateStreamName(stream); err != nil {
 		a.reject(w, r, "stream_name", errorf(http.StatusBadRequest, "%v", err))
 		return
 	}
-	if a.draining.Load() {
-		a.writeError(w, r, errorf(http.StatusServiceUnavailable, "server is shutting down"))
+	q := r.URL.Query()
+	opts := StructOptions{TimeField: q.Get("timestamp_field")}
+	if opts.TimeField != "" && len(opts.TimeField) > flowg.MaxFieldNameLen {
+		a.reject(w, r, "parse", errorf(http.StatusBadRequest, "timestamp_field is longer than %d bytes", flowg.MaxFieldNameLen))
 		return
 	}
-	// The body is weighed before it is read: its declared length, or the
-	// body limit when it has none (chunked).
-	weight := a.cfg.Limits.MaxBodyBytes
-	if r.ContentLength >= 0 && r.ContentLength < weight {
-		weight = max(r.ContentLength, 1)
-	}
-	weight = min(weight, a.cfg.Limits.MaxIngestInFlight)
-	if !a.inflight.TryAcquire(weight) {
-		a.m.ingestBusy.Inc()
-		w.Header().Set("Retry-After", "1")
-		a.reject(w, r, "busy", errorf(http.StatusTooManyRequests, "the node is storing %d bytes of ingest already; retry shortly", a.cfg.Limits.MaxIngestInFlight))
+	body, release, ok := a.admit(w, r)
+	if !ok {
 		return
 	}
-	defer a.inflight.Release(weight)
-	body, err := a.readBody(w, r)
-	if err != nil {
-		a.reject(w, r, "body", err)
-		return
-	}
+	defer release()
 	now := time.Now().UTC()
 	var recs []flowg.Record
+	var err error
 	if text {
 		recs, err = ParseText(body, now)
 	} else {
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		ndjson := mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonlines"
-		recs, err = ParseStruct(body, ndjson, now)
+		opts.NDJSON = mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonlines"
+		recs, err = ParseStructWith(body, opts, now)
 	}
 	if err != nil {
 		if statusOf(err) != http.StatusRequestEntityTooLarge {
@@ -249,16 +272,62 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request, text bool) {
 		a.reject(w, r, "parse", err)
 		return
 	}
-	if err := stampMesh(r, recs); err != nil {
-		a.reject(w, r, "parse", err)
-		return
-	}
-	if err := a.cfg.Logs.Append(r.Context(), stream, recs); err != nil {
+	if err := a.commit(r, stream, recs); err != nil {
 		a.reject(w, r, "store", err)
 		return
 	}
-	a.m.ingestedRecords.Add(float64(len(recs)))
 	writeJSON(w, http.StatusOK, map[string]int{"ingested": len(recs)})
+}
+
+// admit is the door of every ingest route: it refuses while the node
+// shuts down (503) and while the ingest in flight is at its budget (429,
+// Retry-After), then reads the body, decoded and bounded. The caller
+// releases the budget once it has answered; when ok is false the request
+// has been answered.
+func (a *API) admit(w http.ResponseWriter, r *http.Request) (body []byte, release func(), ok bool) {
+	if a.draining.Load() {
+		w.Header().Set("Retry-After", "5")
+		a.writeError(w, r, errorf(http.StatusServiceUnavailable, "server is shutting down"))
+		return nil, nil, false
+	}
+	// The body is weighed before it is read: its declared length, or the
+	// body limit when it has none (chunked) or is compressed (it decodes
+	// to up to the limit).
+	weight := a.cfg.Limits.MaxBodyBytes
+	if enc := r.Header.Get("Content-Encoding"); r.ContentLength >= 0 && r.ContentLength < weight && (enc == "" || enc == "identity") {
+		weight = max(r.ContentLength, 1)
+	}
+	weight = min(weight, a.cfg.Limits.MaxIngestInFlight)
+	if !a.inflight.TryAcquire(weight) {
+		a.m.ingestBusy.Inc()
+		w.Header().Set("Retry-After", "1")
+		a.reject(w, r, "busy", errorf(http.StatusTooManyRequests, "the node is storing %d bytes of ingest already; retry shortly", a.cfg.Limits.MaxIngestInFlight))
+		return nil, nil, false
+	}
+	body, err := a.readBody(w, r)
+	if err != nil {
+		a.inflight.Release(weight)
+		a.reject(w, r, "body", err)
+		return nil, nil, false
+	}
+	return body, func() { a.inflight.Release(weight) }, true
+}
+
+// commit stamps the caller's mesh identity (refusing records that claim
+// one) and appends the records: it returns once they are committed (and
+// copied, in a cluster), so a 2xx after it means stored.
+func (a *API) commit(r *http.Request, stream string, recs []flowg.Record) error {
+	if err := stampMesh(r, recs); err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := a.cfg.Logs.Append(r.Context(), stream, recs); err != nil {
+		return err
+	}
+	a.m.ingestedRecords.Add(float64(len(recs)))
+	return nil
 }
 
 func (a *API) reject(w http.ResponseWriter, r *http.Request, reason string, err error) {

@@ -100,18 +100,25 @@ func (a *API) guard(rt route) http.Handler {
 		return rt.handler
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// A bearer token wins; without one, a caller over Connect acts
-		// with the roles granted to its mesh service.
+		// A bearer token wins; Basic auth carries a token as its password
+		// (for shippers that only do Basic; the user name is not read);
+		// without either, a caller over Connect acts with the roles granted
+		// to its mesh service.
 		var p flowg.Principal
 		var err error
 		if tok, ok := bearer(r); ok {
 			p, err = a.cfg.Auth.Authenticate(tok)
+		} else if _, pw, ok := r.BasicAuth(); ok {
+			p, err = a.cfg.Auth.Authenticate(pw)
 		} else if id, ok := meshIdentity(r); ok {
 			p, err = a.cfg.Auth.AuthenticateMesh(id)
 		} else {
-			err = errorf(http.StatusUnauthorized, "missing Authorization: Bearer <token> header")
+			err = errorf(http.StatusUnauthorized, "missing Authorization: Bearer <token> header (or Basic with a token as the password)")
 		}
 		if err != nil {
+			if statusOf(err) == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="flowg", Basic realm="flowg"`)
+			}
 			a.writeError(w, r, err)
 			return
 		}
