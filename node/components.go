@@ -189,7 +189,7 @@ func (n *Node) startSyslogListener(context.Context) error {
 	// second copy, as an HTTP ingest is answered only then; over UDP there
 	// is no one to hold back, so it only commits.
 	var sink syslog.Sink = n.st.Logs
-	if scfg.Protocol == "tcp" {
+	if scfg.TCP() {
 		sink = n.copied()
 	}
 	sl, err := syslog.Listen(scfg, sink)

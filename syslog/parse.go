@@ -3,6 +3,7 @@ package syslog
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -67,7 +68,13 @@ func (p *Parser) Parse(msg []byte, now time.Time) flowg.Record {
 
 func (p *Parser) parse(msg []byte, now time.Time) flowg.Record {
 	rec := flowg.Record{Timestamp: now, Fields: make(map[string]string, 12)}
-	m, err := p.machineFor(msg).Parse(msg)
+	machine := p.machineFor(msg)
+	m, err := machine.Parse(msg)
+	if err != nil && machine == p.rfc3164 {
+		if ok := parseBare(msg, rec.Fields); ok {
+			return rec
+		}
+	}
 	base, ok := baseOf(m)
 	if !ok || base.Priority == nil {
 		if err == nil {
@@ -119,6 +126,54 @@ func (p *Parser) parse(msg []byte, now time.Time) flowg.Record {
 	}
 	return rec
 }
+
+// bareRE is the rest of a message with a priority and no header, as
+// Python's logging.handlers.SysLogHandler and many small clients send it:
+// "<14>tag[pid]: message", "<14>tag: message" or "<14>message".
+var bareRE = regexp.MustCompile(`^([A-Za-z0-9_./-]{1,48})(?:\[([0-9]{1,10})\])?: (.*)$`)
+
+var months = []string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
+
+// parseBare reads a message that has a priority but no timestamp or host
+// (the time is the receive time). It declines a message whose header
+// starts like a timestamp or a Cisco sequence, which is then a BSD message
+// that did not parse and is kept raw.
+func parseBare(msg []byte, f map[string]string) bool {
+	end := bytes.IndexByte(msg, '>')
+	if len(msg) < 3 || msg[0] != '<' || end < 2 || end > 4 {
+		return false
+	}
+	pri, err := strconv.Atoi(string(msg[1:end]))
+	if err != nil || pri < 0 || pri > 191 {
+		return false
+	}
+	rest := msg[end+1:]
+	if len(rest) > 0 && (rest[0] >= '0' && rest[0] <= '9' || rest[0] == ':') { // a timestamp, a Cisco sequence or ": *Mar 1"
+		return false
+	}
+	for _, mo := range months {
+		if bytes.HasPrefix(rest, []byte(mo+" ")) {
+			return false
+		}
+	}
+	f["facility"], f["severity"], f["level"] = facilityNames[pri>>3], severityNames[pri&7], severityLevel[pri&7]
+	rest = bytes.TrimPrefix(rest, bom)
+	if m := bareRE.FindSubmatch(rest); m != nil {
+		f["appname"] = string(m[1])
+		if len(m[2]) > 0 {
+			f["procid"] = string(m[2])
+		}
+		rest = m[3]
+	}
+	f["message"] = validUTF8(rest)
+	return true
+}
+
+var facilityNames = [24]string{"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+	"authpriv", "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3", "local4",
+	"local5", "local6", "local7"}
+
+var severityNames = [8]string{"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"}
 
 // machineFor detects the format: RFC 5424 has a version digit right after
 // the priority ("<34>1 ...").

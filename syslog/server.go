@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -30,7 +31,9 @@ type Sink interface {
 type Config struct {
 	// Bind is the address to listen on. Default ":5514".
 	Bind string
-	// Protocol is "udp" or "tcp". Default "udp".
+	// Protocol is "udp+tcp" (both on the same port), "udp" or "tcp".
+	// Default "udp+tcp". With TLS only TCP is opened: syslog has no TLS
+	// over UDP, and plaintext beside a TLS port would defeat it.
 	Protocol string
 	// TLS, when set, serves TCP over TLS (with client certificates when its
 	// ClientAuth asks for them).
@@ -78,7 +81,7 @@ type Config struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Bind: ":5514", Protocol: "udp", Stream: "syslog",
+		Bind: ":5514", Protocol: "udp+tcp", Stream: "syslog",
 		MaxMessageSize: 64 << 10, MaxConnections: 1024, MaxConnectionsPerClient: 32, IdleTimeout: 5 * time.Minute,
 		QueueSize: 65536, BatchSize: 2000, FlushInterval: 100 * time.Millisecond, UDPReaders: 2,
 	}
@@ -87,9 +90,9 @@ func DefaultConfig() Config {
 // RegisterFlags registers the listener's flags (--syslog-*).
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Bind, "syslog-bind", c.Bind, "address of the syslog listener")
-	fs.StringVar(&c.Protocol, "syslog-protocol", c.Protocol, "udp or tcp")
+	fs.StringVar(&c.Protocol, "syslog-protocol", c.Protocol, "udp+tcp (both on the same port; TCP alone with --syslog-tls), udp or tcp")
 	c.TLSFiles.RegisterFlags(fs, "syslog", "the syslog listener", true)
-	fs.Lookup("syslog-tls").Usage = "serve syslog over TLS (needs --syslog-protocol tcp)"
+	fs.Lookup("syslog-tls").Usage = "serve syslog over TLS, on TCP only"
 	fs.StringVar(&c.Stream, "syslog-stream", c.Stream, "stream that syslog messages go to")
 	fs.Var((*flagvalue.PrefixList)(&c.AllowOrigins), "syslog-allow-origin", "IP or CIDR allowed to send syslog (repeatable, or comma-separated); default: any")
 	fs.IntVar(&c.MaxConnections, "syslog-max-connections", c.MaxConnections, "open syslog TCP connections at most")
@@ -105,10 +108,10 @@ func (c Config) Validate() error {
 		return err
 	}
 	switch {
-	case c.Protocol != "udp" && c.Protocol != "tcp":
-		return fmt.Errorf("--syslog-protocol %q: use udp or tcp", c.Protocol)
-	case (c.TLS != nil || c.TLSFiles.On) && c.Protocol != "tcp":
-		return errors.New("--syslog-tls needs --syslog-protocol tcp")
+	case c.Protocol != "udp" && c.Protocol != "tcp" && c.Protocol != "udp+tcp":
+		return fmt.Errorf("--syslog-protocol %q: use udp+tcp, udp or tcp", c.Protocol)
+	case (c.TLS != nil || c.TLSFiles.On) && c.Protocol == "udp":
+		return errors.New("--syslog-tls needs TCP: --syslog-protocol tcp or udp+tcp")
 	case c.MaxConnections < 1:
 		return fmt.Errorf("--syslog-max-connections %d: must be at least 1", c.MaxConnections)
 	case c.MaxConnectionsPerClient < 1:
@@ -149,7 +152,21 @@ type Server struct {
 	open     map[net.Conn]struct{}
 	perIP    map[netip.Addr]int
 	lastFull atomic.Int64 // unix ns of the last "too many connections" log line
+	lastLog  [2]atomic.Int64
 }
+
+// The rate-limited log lines of lastLog.
+const (
+	logOrigin    = iota // a sender refused by the origin list
+	logPlaintext        // a plaintext client on the TLS port
+)
+
+// TCP reports whether the listener takes TCP (and so acknowledges what it
+// stores by holding senders back).
+func (c Config) TCP() bool { return c.Protocol != "udp" }
+
+// UDP reports whether the listener opens UDP: asked for, and no TLS.
+func (c Config) UDP() bool { return c.Protocol != "tcp" && c.TLS == nil && !c.TLSFiles.On }
 
 // Listen opens the listener; Serve starts taking messages.
 func Listen(cfg Config, sink Sink) (*Server, error) {
@@ -171,33 +188,58 @@ func Listen(cfg Config, sink Sink) (*Server, error) {
 		open: map[net.Conn]struct{}{}, perIP: map[netip.Addr]int{}, drained: make(chan struct{}),
 	}
 	s.stop, s.stopNow = context.WithCancel(context.Background())
-	var err error
-	if cfg.Protocol == "udp" {
-		s.udp, err = net.ListenPacket("udp", cfg.Bind)
-		if err == nil {
-			if uc, ok := s.udp.(*net.UDPConn); ok {
-				// A large socket buffer absorbs bursts while a batch commits.
-				uc.SetReadBuffer(16 << 20)
-			}
-		}
-	} else {
-		s.tcp, err = net.Listen("tcp", cfg.Bind)
-		if err == nil && cfg.TLS != nil {
-			s.tcp = tls.NewListener(s.tcp, cfg.TLS)
-		}
-	}
-	if err != nil {
+	if err := s.listen(); err != nil {
 		return nil, err
+	}
+	if cfg.Protocol == "udp+tcp" && !cfg.UDP() {
+		s.log.Info("syslog over TLS: TCP only, no UDP beside it")
 	}
 	return s, nil
 }
 
+// listen opens TCP, then UDP on the same port (with port 0, the one TCP
+// got; tried again a few times when UDP has it taken).
+func (s *Server) listen() error {
+	var err error
+	for try := 0; ; try++ {
+		addr := s.cfg.Bind
+		if s.cfg.TCP() {
+			// TLS is done per connection (see serveConn), so that a
+			// plaintext client is told apart and counted.
+			if s.tcp, err = net.Listen("tcp", addr); err != nil {
+				return err
+			}
+			if s.cfg.UDP() {
+				host, _, _ := net.SplitHostPort(addr)
+				_, port, _ := net.SplitHostPort(s.tcp.Addr().String())
+				addr = net.JoinHostPort(host, port)
+			}
+		}
+		if !s.cfg.UDP() {
+			return nil
+		}
+		if s.udp, err = net.ListenPacket("udp", addr); err == nil {
+			if uc, ok := s.udp.(*net.UDPConn); ok {
+				// A large socket buffer absorbs bursts while a batch commits.
+				uc.SetReadBuffer(16 << 20)
+			}
+			return nil
+		}
+		if s.tcp != nil {
+			s.tcp.Close()
+		}
+		if _, port, _ := net.SplitHostPort(s.cfg.Bind); port != "0" || try == 4 {
+			return err
+		}
+	}
+}
+
 // Addr is the address the listener is bound to.
 func (s *Server) Addr() net.Addr {
-	if s.udp != nil {
-		return s.udp.LocalAddr()
+	if s.tcp != nil {
+		return s.tcp.Addr()
 	}
-	return s.tcp.Addr()
+	return s.udp.LocalAddr()
 }
 
 // Serve takes messages until Close.
@@ -209,10 +251,12 @@ func (s *Server) Serve() {
 		for range s.cfg.UDPReaders {
 			s.readers.Go(s.readUDP)
 		}
-	} else {
+	}
+	if s.tcp != nil {
 		s.readers.Go(s.acceptTCP)
 	}
-	s.log.Info("syslog listening", "addr", s.Addr().String(), "protocol", s.cfg.Protocol, "tls", s.cfg.TLS != nil, "stream", s.cfg.Stream)
+	proto := map[[2]bool]string{{true, true}: "udp+tcp", {true, false}: "udp", {false, true}: "tcp"}[[2]bool{s.udp != nil, s.tcp != nil}]
+	s.log.Info("syslog listening", "addr", s.Addr().String(), "protocol", proto, "tls", s.cfg.TLS != nil, "stream", s.cfg.Stream)
 }
 
 // Close stops taking messages, closes every connection, and returns once
@@ -226,7 +270,8 @@ func (s *Server) Close(ctx context.Context) error {
 		s.closed = true // a connection accepted from now on is closed at once
 		if s.udp != nil {
 			s.udp.Close()
-		} else {
+		}
+		if s.tcp != nil {
 			s.tcp.Close()
 			for c := range s.open {
 				c.Close()
@@ -287,7 +332,7 @@ func (s *Server) readUDP() {
 		s.m.received.WithLabelValues("udp").Inc()
 		switch {
 		case !s.allowed(addr):
-			s.m.dropped.WithLabelValues("origin").Inc()
+			s.refuseOrigin(addr)
 		case n > s.cfg.MaxMessageSize:
 			s.m.dropped.WithLabelValues("oversize").Inc()
 		default:
@@ -329,7 +374,7 @@ func (s *Server) acceptTCP() {
 			continue
 		}
 		if !s.allowed(c.RemoteAddr()) {
-			s.m.dropped.WithLabelValues("origin").Inc()
+			s.refuseOrigin(c.RemoteAddr())
 			c.Close()
 			continue
 		}
@@ -373,6 +418,56 @@ func (s *Server) refuseConn(c net.Conn, reason, why string) {
 	c.Close()
 }
 
+// refuseOrigin counts a sender the origin list refuses, and logs at most
+// one line every 10 s.
+func (s *Server) refuseOrigin(addr net.Addr) {
+	s.m.dropped.WithLabelValues("origin").Inc()
+	s.rateLog(logOrigin, "syslog sender refused: not in --syslog-allow-origin", "remote", addr.String())
+}
+
+// rateLog logs msg at most once every 10 s for its kind, saying where the
+// rest are counted.
+func (s *Server) rateLog(kind int, msg string, args ...any) {
+	now := time.Now().UnixNano()
+	if last := s.lastLog[kind].Load(); now-last > int64(10*time.Second) && s.lastLog[kind].CompareAndSwap(last, now) {
+		s.log.Warn(msg+" (one line per 10 s; see flowg_syslog_dropped_total)", args...)
+	}
+}
+
+// startTLS reads the first byte of a connection to the TLS port: a TLS
+// client starts with a handshake record (0x16); anything else is a
+// plaintext sender aimed at the wrong port, counted, logged and closed
+// instead of failing as a handshake with no trace.
+func (s *Server) startTLS(c net.Conn) (*tls.Conn, bool) {
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var first [1]byte
+	if _, err := io.ReadFull(c, first[:]); err != nil {
+		return nil, false
+	}
+	if first[0] != 0x16 {
+		s.m.dropped.WithLabelValues("plaintext_on_tls").Inc()
+		s.rateLog(logPlaintext, "syslog client sent plaintext to the TLS port", "remote", c.RemoteAddr().String())
+		return nil, false
+	}
+	c.SetReadDeadline(time.Time{})
+	return tls.Server(&peekedConn{Conn: c, first: first[:]}, s.cfg.TLS), true
+}
+
+// peekedConn gives back the bytes read ahead before the connection's own.
+type peekedConn struct {
+	net.Conn
+	first []byte
+}
+
+func (p *peekedConn) Read(b []byte) (int, error) {
+	if len(p.first) > 0 {
+		n := copy(b, p.first)
+		p.first = p.first[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}
+
 func ipOf(a net.Addr) netip.Addr {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		ip, _ := netip.AddrFromSlice(ta.IP)
@@ -395,7 +490,15 @@ func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
 		s.m.connections.Dec()
 	}()
 	var stamp map[string]string
-	if tc, ok := c.(*tls.Conn); ok && s.cfg.Identify != nil {
+	var conn net.Conn = c
+	if s.cfg.TLS != nil {
+		tc, ok := s.startTLS(c)
+		if !ok {
+			return
+		}
+		conn = tc
+	}
+	if tc, ok := conn.(*tls.Conn); ok && s.cfg.Identify != nil {
 		tc.SetDeadline(time.Now().Add(10 * time.Second))
 		if err := tc.Handshake(); err != nil {
 			s.log.Debug("syslog TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
@@ -406,7 +509,7 @@ func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
 		stamp = s.cfg.Identify(&st)
 	}
 	p := NewParser()
-	fr := NewFramer(deadlineReader{c, s.cfg.IdleTimeout}, s.cfg.MaxMessageSize)
+	fr := NewFramer(deadlineReader{conn, s.cfg.IdleTimeout}, s.cfg.MaxMessageSize)
 	for {
 		msg, err := fr.Next()
 		if errors.Is(err, ErrFrameTooLarge) {
