@@ -33,6 +33,8 @@ func (a *API) publicRoutes() []route {
 
 		{"POST", "/api/v1/streams/{stream}/logs/struct", scoped, flowg.ScopeSendLogs, func(w http.ResponseWriter, r *http.Request) { a.ingest(w, r, false) }},
 		{"POST", "/api/v1/streams/{stream}/logs/text", scoped, flowg.ScopeSendLogs, func(w http.ResponseWriter, r *http.Request) { a.ingest(w, r, true) }},
+		{"POST", "/api/v1/streams/{stream}/otlp/v1/logs", scoped, flowg.ScopeSendLogs, a.otlpLogs},
+		{"POST", "/v1/logs", scoped, flowg.ScopeSendLogs, a.otlpLogs},
 		{"GET", "/api/v1/streams/{stream}/logs", scoped, flowg.ScopeReadStreams, a.query},
 		{"GET", "/api/v1/streams/{stream}/logs/watch", scoped, flowg.ScopeReadStreams, a.watch},
 
