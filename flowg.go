@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits on what a client may send. They are documented in the README; the
@@ -68,6 +69,9 @@ func (r Record) Validate() error {
 		}
 		if len(v) > MaxFieldValueLen {
 			return fmt.Errorf("field %q is %d bytes, more than the limit of %d", k, len(v), MaxFieldValueLen)
+		}
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Errorf("field %.64q is not valid UTF-8", k)
 		}
 		total += len(k) + len(v)
 	}

@@ -35,6 +35,8 @@ func (a *API) publicRoutes() []route {
 		{"POST", "/api/v1/streams/{stream}/logs/text", scoped, flowg.ScopeSendLogs, func(w http.ResponseWriter, r *http.Request) { a.ingest(w, r, true) }},
 		{"POST", "/api/v1/streams/{stream}/otlp/v1/logs", scoped, flowg.ScopeSendLogs, a.otlpLogs},
 		{"POST", "/v1/logs", scoped, flowg.ScopeSendLogs, a.otlpLogs},
+		{"POST", "/api/v1/streams/{stream}/loki/api/v1/push", scoped, flowg.ScopeSendLogs, a.lokiPush},
+		{"POST", "/loki/api/v1/push", scoped, flowg.ScopeSendLogs, a.lokiPush},
 		{"GET", "/api/v1/streams/{stream}/logs", scoped, flowg.ScopeReadStreams, a.query},
 		{"GET", "/api/v1/streams/{stream}/logs/watch", scoped, flowg.ScopeReadStreams, a.watch},
 
