@@ -38,7 +38,7 @@ func TestOpenAPI_MatchesRoutes(t *testing.T) {
 		for method, op := range ops {
 			method = strings.ToUpper(method)
 			documented = append(documented, method+" "+path)
-			concrete := strings.NewReplacer("{stream}", "app", "{name}", "someone", "{id}", "x", "{service}", "app").Replace(path)
+			concrete := strings.NewReplacer("{stream}", "app", "{name}", "someone", "{id}", "x", "{service}", "app", "{index}", "app").Replace(path)
 			code, body := n.doAs(nobody, method, concrete, "application/json", "{}")
 			if code == 404 && strings.Contains(body, "no such endpoint") || code == 405 {
 				t.Errorf("%s %s is documented but not routed: %d %s", method, path, code, body)
@@ -70,10 +70,12 @@ func httpapiRoutes(n *node) []string {
 		"/api/v1/streams/{stream}/logs/watch", "/api/v1/users", "/api/v1/users/{name}", "/api/v1/roles",
 		"/api/v1/roles/{name}", "/api/v1/tokens", "/api/v1/tokens/{id}", "/api/v1/cluster/nodes",
 		"/api/v1/mesh/services", "/api/v1/mesh/services/{service}",
+		"/v1/logs", "/api/v1/streams/{stream}/otlp/v1/logs", "/loki/api/v1/push", "/api/v1/streams/{stream}/loki/api/v1/push",
+		"/elasticsearch/", "/elasticsearch/_cluster/health", "/elasticsearch/_bulk", "/elasticsearch/{index}/_bulk",
 	}
 	var out []string
 	for _, p := range paths {
-		concrete := strings.NewReplacer("{stream}", "zz", "{name}", "zz", "{id}", "zz", "{service}", "zz").Replace(p)
+		concrete := strings.NewReplacer("{stream}", "zz", "{name}", "zz", "{id}", "zz", "{service}", "zz", "{index}", "zz").Replace(p)
 		code, _ := n.doAs("", "OPTIONS", concrete, "", "")
 		if code != 405 {
 			continue

@@ -37,6 +37,12 @@ func (a *API) publicRoutes() []route {
 		{"POST", "/v1/logs", scoped, flowg.ScopeSendLogs, a.otlpLogs},
 		{"POST", "/api/v1/streams/{stream}/loki/api/v1/push", scoped, flowg.ScopeSendLogs, a.lokiPush},
 		{"POST", "/loki/api/v1/push", scoped, flowg.ScopeSendLogs, a.lokiPush},
+		{"GET", ElasticPrefix + "/{$}", anyone, "", a.elasticInfo},
+		{"GET", ElasticPrefix + "/_cluster/health", anyone, "", a.elasticHealth},
+		{"POST", ElasticPrefix + "/_bulk", scoped, flowg.ScopeSendLogs, a.elasticBulk},
+		{"PUT", ElasticPrefix + "/_bulk", scoped, flowg.ScopeSendLogs, a.elasticBulk},
+		{"POST", ElasticPrefix + "/{index}/_bulk", scoped, flowg.ScopeSendLogs, a.elasticBulk},
+		{"PUT", ElasticPrefix + "/{index}/_bulk", scoped, flowg.ScopeSendLogs, a.elasticBulk},
 		{"GET", "/api/v1/streams/{stream}/logs", scoped, flowg.ScopeReadStreams, a.query},
 		{"GET", "/api/v1/streams/{stream}/logs/watch", scoped, flowg.ScopeReadStreams, a.watch},
 
@@ -78,7 +84,14 @@ func (a *API) mount(server string, routes []route) *http.ServeMux {
 	mux := http.NewServeMux()
 	methods := map[string][]string{}
 	for _, rt := range routes {
-		h := a.m.instrument(server, rt.path, a.guard(rt))
+		h := a.guard(rt)
+		if strings.HasPrefix(rt.path, ElasticPrefix+"/") {
+			// Elasticsearch clients check the product header on every
+			// answer, refusals included.
+			inner := h
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elasticHeaders(w); inner.ServeHTTP(w, r) })
+		}
+		h = a.m.instrument(server, rt.path, h)
 		mux.Handle(rt.method+" "+rt.path, h)
 		methods[rt.path] = append(methods[rt.path], rt.method)
 	}
