@@ -98,4 +98,3 @@ func wireError(err error, tooLarge func(string) error, what string) error {
 	}
 	return errorf(http.StatusBadRequest, "bad %s body: %v", what, err)
 }
-

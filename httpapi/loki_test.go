@@ -60,7 +60,7 @@ func TestLoki_ProtobufAndJSON(t *testing.T) {
 	at := time.Date(2026, 12, 2, 9, 0, 0, 123456789, time.UTC)
 	body := lokiPush(map[string][]lokiTestEntry{
 		`{job="varlogs", service_name="nginx", env="prod"}`: {{at, "GET / 200", map[string]string{"trace_id": "abc"}}, {at.Add(time.Second), "GET /x 404", nil}},
-		`{job="batch", filename="/var/log/batch.log"}`:       {{at, `line with "quotes" and \ backslash`, nil}},
+		`{job="batch", filename="/var/log/batch.log"}`:      {{at, `line with "quotes" and \ backslash`, nil}},
 	})
 	if code, out := n.post("/loki/api/v1/push", body, map[string]string{"Content-Type": "application/x-protobuf"}); code != 204 {
 		t.Fatalf("protobuf push: %d %s", code, out)

@@ -280,4 +280,3 @@ func streamNameOf(s string) string {
 	}
 	return s
 }
-
