@@ -132,8 +132,11 @@ func parseBulk(body []byte, fixed, pathIndex string, now time.Time) ([]bulkItem,
 			return nil, nil, errorf(http.StatusRequestEntityTooLarge, "more than %d actions", flowg.MaxBatchRecords)
 		}
 		v, err := p.ParseBytes(l)
-		o, oerr := v.Object()
-		if err != nil || oerr != nil || o.Len() != 1 {
+		var o *fastjson.Object
+		if err == nil {
+			o, err = v.Object()
+		}
+		if err != nil || o.Len() != 1 {
 			return nil, nil, errorf(http.StatusBadRequest, "line %d: an action line is one JSON object such as {\"index\":{}}", line)
 		}
 		var it bulkItem

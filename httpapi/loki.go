@@ -333,9 +333,13 @@ func DecodeLokiJSON(b []byte) ([]lokiStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	arr, err := v.Get("streams").Array()
-	if err != nil {
+	sv := v.Get("streams")
+	if sv == nil {
 		return nil, errors.New(`no "streams" array`)
+	}
+	arr, err := sv.Array()
+	if err != nil {
+		return nil, errors.New(`"streams" is not an array`)
 	}
 	out := make([]lokiStream, 0, len(arr))
 	for i, sv := range arr {
@@ -345,9 +349,13 @@ func DecodeLokiJSON(b []byte) ([]lokiStream, error) {
 				s.labels = append(s.labels, [2]string{string(k), string(v.GetStringBytes())})
 			})
 		}
-		values, err := sv.Get("values").Array()
-		if err != nil {
+		vv := sv.Get("values")
+		if vv == nil {
 			return nil, fmt.Errorf("stream %d: no \"values\" array", i)
+		}
+		values, err := vv.Array()
+		if err != nil {
+			return nil, fmt.Errorf("stream %d: \"values\" is not an array", i)
 		}
 		for j, ev := range values {
 			parts, err := ev.Array()
