@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Sets up what the tests run against on a fresh machine and prints the
-# environment they need: util-linux logger (bsdutils) sends syslog, dnsmasq
+# environment they need: util-linux logger (bsdutils) and Python's
+# logging.handlers.SysLogHandler (python3) send syslog, dnsmasq
 # serves SRV records and ip (iproute2) makes the network namespaces of the
-# partition test, all from Debian's packages; the Consul agent
-# is built from the Go module proxy by scripts/consul.sh and cached.
+# partition test, all from Debian's packages; the Consul agent and the
+# OpenTelemetry Collector are built from the Go module proxy by
+# scripts/consul.sh and scripts/otelcol.sh and cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,7 @@ need=()
 command -v logger >/dev/null || need+=(bsdutils)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v ip >/dev/null || need+=(iproute2)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     echo "test-deps.sh: the tests need ${need[*]}; install them (Debian: apt-get install ${need[*]})" >&2
@@ -21,4 +24,5 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
 fi
 echo "FLOWG_CONSUL=$(bash scripts/consul.sh)"
+echo "FLOWG_OTELCOL=$(bash scripts/otelcol.sh)"
 echo "PATH=$PATH"
