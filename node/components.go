@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -280,6 +281,12 @@ func (n *Node) startCluster(context.Context) error {
 	routes := map[string]http.Handler{"POST " + serfnet.GossipPath: n.meshPeersOnly(n.cluster.Handler())}
 	for pattern, h := range n.rep.Handlers() {
 		routes[pattern] = n.meshPeersOnly(n.cluster.Authenticate(h, replica.MaxRequest))
+	}
+	if c.Pprof {
+		routes["GET /debug/pprof/"] = http.HandlerFunc(pprof.Index)
+		routes["GET /debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
+		routes["GET /debug/pprof/trace"] = http.HandlerFunc(pprof.Trace)
+		routes["GET /debug/pprof/symbol"] = http.HandlerFunc(pprof.Symbol)
 	}
 	n.mgmt = httpapi.NewServer(n.api.Management(routes), c.MgmtTLS, n.log)
 	serfnet.ConfigureServer(n.mgmt)

@@ -57,6 +57,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MgmtCA, "mgmt-tls-ca", c.MgmtCA, "PEM CA bundle that other nodes' management certificates are checked against (default: the system's)")
 	c.Syslog.RegisterFlags(fs)
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for in-flight requests")
+	fs.BoolVar(&c.Pprof, "mgmt-pprof", c.Pprof, "serve Go's CPU, heap and goroutine profiles under /debug/pprof/ on the management port")
 	c.Limits.HTTP.RegisterFlags(fs, "http", "the public API")
 	c.Limits.Mgmt.RegisterFlags(fs, "mgmt", "the management API")
 	fs.Var((*flagvalue.ByteSize)(&c.Limits.MemoryBudget), "memory-limit", "memory budget of the node, e.g. 1GiB: the Go memory limit, Badger's caches and memtables and the ingest in flight are sized from it (default: 80% of the cgroup's memory limit when there is one, else 512MiB)")

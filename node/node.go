@@ -78,6 +78,9 @@ type Config struct {
 	RetentionEvery, GCEvery time.Duration
 	// ShutdownTimeout bounds the shutdown (see Run).
 	ShutdownTimeout time.Duration
+	// Pprof serves Go's profiles under /debug/pprof/ on the management
+	// port (--mgmt-pprof).
+	Pprof bool
 
 	Logger *slog.Logger
 }
