@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -55,7 +56,22 @@ func (a *API) lokiPush(w http.ResponseWriter, r *http.Request) {
 		streams, err = DecodeLokiJSON(body)
 	} else {
 		if r.Header.Get("Content-Encoding") == "" {
-			// The protobuf is snappy-compressed without saying so.
+			// The protobuf is snappy-compressed without saying so: the
+			// decoded bytes are weighed too before they are made.
+			decoded, derr := s2.DecodedLen(body)
+			if derr != nil {
+				a.reject(w, r, "body", errorf(http.StatusBadRequest, "bad snappy body: %v", derr))
+				return
+			}
+			if extra := min(int64(decoded), a.cfg.Limits.MaxBodyBytes) - int64(len(body)); extra > 0 {
+				if !a.inflight.TryAcquire(extra) {
+					a.m.ingestBusy.Inc()
+					w.Header().Set("Retry-After", "1")
+					a.reject(w, r, "busy", errorf(http.StatusTooManyRequests, "the node is storing %d bytes of ingest already; retry shortly", a.cfg.Limits.MaxIngestInFlight))
+					return
+				}
+				defer a.inflight.Release(extra)
+			}
 			if body, err = decodeSnappy(body, a.cfg.Limits.MaxBodyBytes, func(string) error {
 				return errorf(http.StatusRequestEntityTooLarge, "the decoded body is larger than %d bytes (--ingest-max-body)", a.cfg.Limits.MaxBodyBytes)
 			}); err != nil {
