@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"fmt"
-	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -379,7 +378,7 @@ func DecodeLokiJSON(b []byte) ([]lokiStream, error) {
 				return nil, fmt.Errorf("stream %d value %d: want [\"<unix ns>\", \"<line>\"]", i, j)
 			}
 			ns, err := strconv.ParseInt(string(parts[0].GetStringBytes()), 10, 64)
-			if err != nil || ns < 0 || ns > math.MaxInt64 {
+			if err != nil || ns < 0 {
 				return nil, fmt.Errorf("stream %d value %d: timestamp is not a string of Unix nanoseconds", i, j)
 			}
 			e := lokiEntry{line: string(parts[1].GetStringBytes())}
