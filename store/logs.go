@@ -21,6 +21,13 @@ import (
 // far below Badger's transaction limit for the log database.
 const groupBytes = 4 << 20
 
+// recordOverhead is what a record adds to a transaction beside its value
+// (data and origin keys, an index key, Badger's entry headers), counted so
+// that a group stays under Badger's transaction limit (half of it): a
+// group over the limit is refused by Badger and committed again request by
+// request, which doubles the work.
+const recordOverhead = 192
+
 // LogStore keeps the records of every stream in the log database.
 type LogStore struct {
 	db   *badger.DB

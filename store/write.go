@@ -33,7 +33,9 @@ func (s *LogStore) Append(ctx context.Context, stream string, recs []flowg.Recor
 			return fmt.Errorf("%w: record %d: %v", flowg.ErrInvalid, i, err)
 		}
 		req.vals[i] = encodeFields(r.Fields)
-		req.size += len(req.vals[i])
+		// The value, and what the record adds beside it: its data and
+		// origin keys, index keys, Badger's per-entry overhead.
+		req.size += len(req.vals[i]) + recordOverhead
 	}
 	if err := s.disk.check(); err != nil {
 		return err
@@ -104,7 +106,8 @@ func (s *LogStore) writer() {
 // gather adds the requests already waiting to batch, up to groupBytes.
 func (s *LogStore) gather(batch []*appendReq) []*appendReq {
 	size := batch[0].size
-	for size < groupBytes {
+	limit := min(groupBytes, int(s.db.MaxBatchSize()/2))
+	for size < limit {
 		select {
 		case r := <-s.appendCh:
 			batch = append(batch, r)
