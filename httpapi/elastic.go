@@ -60,12 +60,9 @@ func (a *API) elasticHealth(w http.ResponseWriter, r *http.Request) {
 // error; the others are stored. delete and update are refused per item.
 func (a *API) elasticBulk(w http.ResponseWriter, r *http.Request) {
 	elasticHeaders(w)
-	fixed := r.Header.Get(StreamHeader)
-	if fixed != "" {
-		if err := flowg.ValidateStreamName(fixed); err != nil {
-			a.reject(w, r, "stream_name", errorf(http.StatusBadRequest, "%v", err))
-			return
-		}
+	fixed, ok := a.pushStream(w, r)
+	if !ok {
+		return
 	}
 	body, release, ok := a.admit(w, r)
 	if !ok {
@@ -73,16 +70,13 @@ func (a *API) elasticBulk(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	start := time.Now()
-	items, batches, err := parseBulk(body, fixed, r.PathValue("index"), start.UTC())
+	items, list, err := parseBulk(body, fixed, r.PathValue("index"), start.UTC())
 	if err != nil {
 		a.reject(w, r, "parse", err)
 		return
 	}
-	for _, b := range batches {
-		if err := a.commit(r, b.stream, b.recs); err != nil {
-			a.reject(w, r, "store", err)
-			return
-		}
+	if !a.commitAll(w, r, list) {
+		return
 	}
 	failed := false
 	out := make([]map[string]any, len(items))
@@ -118,8 +112,7 @@ func ParseBulk(body []byte, now time.Time) (int, error) {
 
 func parseBulk(body []byte, fixed, pathIndex string, now time.Time) ([]bulkItem, []streamBatch, error) {
 	var items []bulkItem
-	var batches []streamBatch
-	index := map[string]int{}
+	var out batches
 	var p fastjson.Parser
 	n := 0
 	for line := 1; len(body) > 0; line++ {
@@ -187,15 +180,9 @@ func parseBulk(body []byte, fixed, pathIndex string, now time.Time) ([]bulkItem,
 		}
 		it.status = 201
 		items = append(items, it)
-		bi, ok := index[stream]
-		if !ok {
-			bi = len(batches)
-			index[stream] = bi
-			batches = append(batches, streamBatch{stream: stream})
-		}
-		batches[bi].recs = append(batches[bi].recs, rec)
+		out.add(stream, rec)
 	}
-	return items, batches, nil
+	return items, out.list, nil
 }
 
 // newDocID is a document ID as Elasticsearch makes them: 20 base64url

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,19 +28,12 @@ const DefaultLokiStream = "loki"
 // DefaultLokiStream; at /api/v1/streams/{stream}/loki/api/v1/push all go
 // to {stream}. Answers 204, as Loki does.
 func (a *API) lokiPush(w http.ResponseWriter, r *http.Request) {
-	fixed := r.PathValue("stream")
-	if fixed == "" {
-		fixed = r.Header.Get(StreamHeader)
+	fixed, ok := a.pushStream(w, r)
+	if !ok {
+		return
 	}
-	if fixed != "" {
-		if err := flowg.ValidateStreamName(fixed); err != nil {
-			a.reject(w, r, "stream_name", errorf(http.StatusBadRequest, "%v", err))
-			return
-		}
-	}
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "application/x-protobuf" && mt != "application/json" {
-		a.reject(w, r, "parse", errorf(http.StatusUnsupportedMediaType, "Content-Type %q: a Loki push is application/x-protobuf (snappy) or application/json", mt))
+	mt, ok := a.protoOrJSON(w, r, "a Loki push (snappy protobuf)")
+	if !ok {
 		return
 	}
 	body, release, ok := a.admit(w, r)
@@ -87,16 +79,13 @@ func (a *API) lokiPush(w http.ResponseWriter, r *http.Request) {
 		a.reject(w, r, "parse", err)
 		return
 	}
-	batches, err := lokiRecords(streams, fixed, time.Now().UTC())
+	list, err := lokiRecords(streams, fixed, time.Now().UTC())
 	if err != nil {
 		a.reject(w, r, "parse", err)
 		return
 	}
-	for _, b := range batches {
-		if err := a.commit(r, b.stream, b.recs); err != nil {
-			a.reject(w, r, "store", err)
-			return
-		}
+	if !a.commitAll(w, r, list) {
+		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -117,8 +106,7 @@ type lokiEntry struct {
 // limit, or with an entry over a record limit, is refused whole (Loki
 // clients retry a push as a unit).
 func lokiRecords(streams []lokiStream, fixed string, now time.Time) ([]streamBatch, error) {
-	var batches []streamBatch
-	index := map[string]int{}
+	var out batches
 	n := 0
 	for si, s := range streams {
 		stream := fixed
@@ -153,16 +141,10 @@ func lokiRecords(streams []lokiStream, fixed string, now time.Time) ([]streamBat
 			if err := rec.Validate(); err != nil {
 				return nil, errorf(http.StatusBadRequest, "stream %d entry %d: %v", si, ei, err)
 			}
-			bi, ok := index[stream]
-			if !ok {
-				bi = len(batches)
-				index[stream] = bi
-				batches = append(batches, streamBatch{stream: stream})
-			}
-			batches[bi].recs = append(batches[bi].recs, rec)
+			out.add(stream, rec)
 		}
 	}
-	return batches, nil
+	return out.list, nil
 }
 
 func labelOf(labels [][2]string, key string) string {

@@ -29,19 +29,12 @@ const DefaultOTLPStream = "otlp"
 // service.name, else to DefaultOTLPStream; and at
 // /api/v1/streams/{stream}/otlp/v1/logs, where all go to {stream}.
 func (a *API) otlpLogs(w http.ResponseWriter, r *http.Request) {
-	fixed := r.PathValue("stream")
-	if fixed == "" {
-		fixed = r.Header.Get(StreamHeader)
+	fixed, ok := a.pushStream(w, r)
+	if !ok {
+		return
 	}
-	if fixed != "" {
-		if err := flowg.ValidateStreamName(fixed); err != nil {
-			a.reject(w, r, "stream_name", errorf(http.StatusBadRequest, "%v", err))
-			return
-		}
-	}
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "application/x-protobuf" && mt != "application/json" {
-		a.reject(w, r, "parse", errorf(http.StatusUnsupportedMediaType, "Content-Type %q: OTLP/HTTP takes application/x-protobuf or application/json", mt))
+	mt, ok := a.protoOrJSON(w, r, "OTLP/HTTP")
+	if !ok {
 		return
 	}
 	body, release, ok := a.admit(w, r)
@@ -60,16 +53,13 @@ func (a *API) otlpLogs(w http.ResponseWriter, r *http.Request) {
 		a.reject(w, r, "parse", errorf(http.StatusBadRequest, "bad OTLP logs body: %v", err))
 		return
 	}
-	batches, rejected, firstErr, err := otlpRecords(req.Logs(), fixed, time.Now().UTC())
+	list, rejected, firstErr, err := otlpRecords(req.Logs(), fixed, time.Now().UTC())
 	if err != nil {
 		a.reject(w, r, "parse", err)
 		return
 	}
-	for _, b := range batches {
-		if err := a.commit(r, b.stream, b.recs); err != nil {
-			a.reject(w, r, "store", err)
-			return
-		}
+	if !a.commitAll(w, r, list) {
+		return
 	}
 	resp := plogotlp.NewExportResponse()
 	if rejected > 0 {
@@ -99,6 +89,65 @@ type streamBatch struct {
 	recs   []flowg.Record
 }
 
+// batches groups a request's records by stream, in first-seen order.
+type batches struct {
+	list  []streamBatch
+	index map[string]int
+}
+
+func (b *batches) add(stream string, rec flowg.Record) {
+	if b.index == nil {
+		b.index = map[string]int{}
+	}
+	i, ok := b.index[stream]
+	if !ok {
+		i = len(b.list)
+		b.index[stream] = i
+		b.list = append(b.list, streamBatch{stream: stream})
+	}
+	b.list[i].recs = append(b.list[i].recs, rec)
+}
+
+// pushStream is the stream a push names for all its records: the path's
+// {stream}, else the StreamHeader; empty when neither does. An invalid
+// name has been answered (400) when ok is false.
+func (a *API) pushStream(w http.ResponseWriter, r *http.Request) (fixed string, ok bool) {
+	fixed = r.PathValue("stream")
+	if fixed == "" {
+		fixed = r.Header.Get(StreamHeader)
+	}
+	if fixed != "" {
+		if err := flowg.ValidateStreamName(fixed); err != nil {
+			a.reject(w, r, "stream_name", errorf(http.StatusBadRequest, "%v", err))
+			return "", false
+		}
+	}
+	return fixed, true
+}
+
+// protoOrJSON is a push's Content-Type, application/x-protobuf or
+// application/json; another has been answered (415) when ok is false.
+func (a *API) protoOrJSON(w http.ResponseWriter, r *http.Request, what string) (mt string, ok bool) {
+	mt, _, _ = mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/x-protobuf" && mt != "application/json" {
+		a.reject(w, r, "parse", errorf(http.StatusUnsupportedMediaType, "Content-Type %q: %s takes application/x-protobuf or application/json", mt, what))
+		return "", false
+	}
+	return mt, true
+}
+
+// commitAll commits each stream's records; the first failure has been
+// answered when it returns false.
+func (a *API) commitAll(w http.ResponseWriter, r *http.Request, list []streamBatch) bool {
+	for _, b := range list {
+		if err := a.commit(r, b.stream, b.recs); err != nil {
+			a.reject(w, r, "store", err)
+			return false
+		}
+	}
+	return true
+}
+
 // otlpRecords turns an export into records per stream. A record that
 // breaks a record limit is rejected alone (counted, with the first
 // reason); a request over the batch limit is refused whole.
@@ -106,8 +155,7 @@ func otlpRecords(ld plog.Logs, fixed string, now time.Time) ([]streamBatch, int,
 	if n := ld.LogRecordCount(); n > flowg.MaxBatchRecords {
 		return nil, 0, "", errorf(http.StatusRequestEntityTooLarge, "%d log records, more than the limit of %d", n, flowg.MaxBatchRecords)
 	}
-	var batches []streamBatch
-	index := map[string]int{}
+	var out batches
 	rejected, firstErr := 0, ""
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
@@ -135,17 +183,11 @@ func otlpRecords(ld plog.Logs, fixed string, now time.Time) ([]streamBatch, int,
 					rejected++
 					continue
 				}
-				bi, ok := index[stream]
-				if !ok {
-					bi = len(batches)
-					index[stream] = bi
-					batches = append(batches, streamBatch{stream: stream})
-				}
-				batches[bi].recs = append(batches[bi].recs, rec)
+				out.add(stream, rec)
 			}
 		}
 	}
-	return batches, rejected, firstErr, nil
+	return out.list, rejected, firstErr, nil
 }
 
 // otlpRecord maps one log record: resource and log attributes under their
