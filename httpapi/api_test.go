@@ -221,7 +221,7 @@ func TestQuery_Failure(t *testing.T) {
 		{"app", url.Values{"filter": {`level = "a" and (`}}, 400, "filter syntax error at column 18"},
 		{"app", url.Values{"limit": {"0"}}, 400, "limit"},
 		{"app", url.Values{"limit": {"10001"}}, 400, "limit"},
-		{"app", url.Values{"from": {"yesterday"}}, 400, "not an RFC 3339 time"},
+		{"app", url.Values{"from": {"yesterday"}}, 400, "use RFC 3339, a Unix epoch"},
 		{"app", url.Values{"from": {"2026-01-02T00:00:00Z"}, "to": {"2026-01-01T00:00:00Z"}}, 400, "from must be before to"},
 		{"app", url.Values{"order": {"up"}}, 400, "neither asc nor desc"},
 		{"app", url.Values{"cursor": {"!!"}}, 400, "cursor"},

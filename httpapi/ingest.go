@@ -196,6 +196,12 @@ func parseTime(s string, v *fastjson.Value) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
+	return parseEpoch(s)
+}
+
+// parseEpoch reads a Unix epoch whose magnitude tells the unit (s, ms, µs,
+// ns).
+func parseEpoch(s string) (time.Time, error) {
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
 		return time.Time{}, fmt.Errorf("%.40q is neither RFC 3339 nor a Unix epoch", s)
@@ -242,6 +248,9 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request, text bool) {
 	stream := r.PathValue("stream")
 	if err := flowg.ValidateStreamName(stream); err != nil {
 		a.reject(w, r, "stream_name", errorf(http.StatusBadRequest, "%v", err))
+		return
+	}
+	if !a.checkParams(w, r, "timestamp_field") {
 		return
 	}
 	q := r.URL.Query()

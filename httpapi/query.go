@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	flowg "github.com/flowg-server/flowg-server"
@@ -21,19 +24,95 @@ func toJSON(r flowg.Record) recordJSON {
 	return recordJSON{Timestamp: r.Timestamp.UTC().Format(time.RFC3339Nano), Fields: r.Fields}
 }
 
-func parseTimeParam(r *http.Request, name string) (time.Time, error) {
-	s := r.URL.Query().Get(name)
+// parseTimeParam reads from or to: RFC 3339, a Unix epoch (s, ms, µs or
+// ns by magnitude), now, or a time relative to now: -1h, now-15m, now+5m
+// (units ms, s, m, h, d, w, combinable: -1h30m).
+func parseTimeParam(r *http.Request, name string, now time.Time) (time.Time, error) {
+	s := strings.TrimSpace(r.URL.Query().Get(name))
 	if s == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := ParseQueryTime(s, now)
 	if err != nil {
-		return t, errorf(http.StatusBadRequest, "parameter %s=%.40q is not an RFC 3339 time", name, s)
+		return t, errorf(http.StatusBadRequest, "parameter %s=%.40q: %v", name, s, err)
 	}
 	if t.UnixNano() < 0 {
 		return t, errorf(http.StatusBadRequest, "parameter %s is before 1970", name)
 	}
 	return t, nil
+}
+
+// ParseQueryTime reads a query time; see parseTimeParam.
+func ParseQueryTime(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	rel, ok := strings.CutPrefix(s, "now")
+	if ok && rel == "" {
+		return now.UTC(), nil
+	}
+	if rel == "" || rel[0] != '-' && rel[0] != '+' {
+		if t, err := parseEpoch(s); err == nil {
+			return t, nil
+		}
+		return time.Time{}, errors.New("use RFC 3339, a Unix epoch, now, or now-15m / -1h / now+5m")
+	}
+	d, err := parseSpan(rel[1:])
+	if err != nil {
+		return time.Time{}, err
+	}
+	if rel[0] == '-' {
+		d = -d
+	}
+	return now.Add(d).UTC(), nil
+}
+
+// parseSpan reads a duration with Go's units plus d (24 h) and w (7 d).
+func parseSpan(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, errors.New("a sign with no duration after it")
+	}
+	var total time.Duration
+	for s != "" {
+		i := 0
+		for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+			i++
+		}
+		j := i
+		for j < len(s) && (s[j] < '0' || s[j] > '9') && s[j] != '.' {
+			j++
+		}
+		if i == 0 || j == i {
+			return 0, fmt.Errorf("%q is not a duration such as 15m, 1h30m or 7d", s)
+		}
+		n, err := strconv.ParseFloat(s[:i], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration such as 15m, 1h30m or 7d", s)
+		}
+		unit := map[string]time.Duration{"ms": time.Millisecond, "s": time.Second, "m": time.Minute, "h": time.Hour,
+			"d": 24 * time.Hour, "w": 7 * 24 * time.Hour}[s[i:j]]
+		if unit == 0 {
+			return 0, fmt.Errorf("unit %q: use ms, s, m, h, d or w", s[i:j])
+		}
+		if total += time.Duration(n * float64(unit)); n*float64(unit) > float64(290*365*24*time.Hour) || total < 0 {
+			return 0, errors.New("more than 290 years")
+		}
+		s = s[j:]
+	}
+	return total, nil
+}
+
+// checkParams answers 400 for a query parameter the route does not take,
+// naming it and the accepted ones: a misspelt filter must not quietly
+// return everything.
+func (a *API) checkParams(w http.ResponseWriter, r *http.Request, accepted ...string) bool {
+	for name := range r.URL.Query() {
+		if !slices.Contains(accepted, name) {
+			a.writeError(w, r, errorf(http.StatusBadRequest, "unknown query parameter %q: this call takes %s", name, strings.Join(accepted, ", ")))
+			return false
+		}
+	}
+	return true
 }
 
 func parseFilterParam(r *http.Request) (*filter.Filter, error) {
@@ -45,13 +124,17 @@ func parseFilterParam(r *http.Request) (*filter.Filter, error) {
 }
 
 func (a *API) query(w http.ResponseWriter, r *http.Request) {
+	if !a.checkParams(w, r, "from", "to", "filter", "limit", "order", "cursor") {
+		return
+	}
 	q := flowg.Query{Stream: r.PathValue("stream"), Limit: 100}
 	var err error
-	if q.From, err = parseTimeParam(r, "from"); err != nil {
+	now := time.Now()
+	if q.From, err = parseTimeParam(r, "from", now); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	if q.To, err = parseTimeParam(r, "to"); err != nil {
+	if q.To, err = parseTimeParam(r, "to", now); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -107,9 +190,14 @@ func (a *API) query(w http.ResponseWriter, r *http.Request) {
 // line as heartbeat, and "event: lagged" before the server ends a tail whose
 // client fell behind.
 func (a *API) watch(w http.ResponseWriter, r *http.Request) {
+	if !a.checkParams(w, r, "filter") {
+		return
+	}
+	// A stream that does not exist yet is tailed all the same: open the
+	// tail, then start the application.
 	stream := r.PathValue("stream")
-	if _, err := a.cfg.Logs.Settings(stream); err != nil {
-		a.writeError(w, r, err)
+	if err := flowg.ValidateStreamName(stream); err != nil {
+		a.writeError(w, r, errorf(http.StatusBadRequest, "%v", err))
 		return
 	}
 	f, err := parseFilterParam(r)
