@@ -157,3 +157,17 @@ func FuzzSnappy(f *testing.F) {
 		}
 	})
 }
+
+// FuzzQueryTime reads from/to values: an error, or a time; never a panic
+// or a wrapped duration.
+func FuzzQueryTime(f *testing.F) {
+	for _, s := range []string{"now", "-1h", "now-15m", "now+5m", "-1.5h30m", "1767225600", "2026-01-02T03:04:05Z", "-99999999999w", "now-", "-0.0000001ms"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseQueryTime(s, fuzzNow)
+		if err == nil && strings.HasPrefix(s, "-") && got.After(fuzzNow) {
+			t.Fatalf("%q is after now: %s", s, got)
+		}
+	})
+}
