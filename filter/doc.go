@@ -3,7 +3,11 @@
 //
 //	field = "v"    field != "v"    field ~= "regex"
 //	field in ["a", "b"]            field not in ["a", "b"]
+//	field > 500    field >= 1.5    field < -1    field <= "2"
 //
+// The ordering operators compare numbers: the operand is a number (bare or
+// quoted) and a value that does not read as one never matches. A bare
+// number is also accepted as the text of = and !=.
 // combined with and, or, not and parentheses (not binds tighter than and,
 // and tighter than or). An empty filter matches every record. Field names
 // are bare words of letters, digits and _ . - @, or any text between

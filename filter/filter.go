@@ -2,6 +2,7 @@ package filter
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -139,6 +140,10 @@ const (
 	opRe
 	opIn
 	opNotIn
+	opGt
+	opGe
+	opLt
+	opLe
 )
 
 type cmpNode struct {
@@ -147,6 +152,7 @@ type cmpNode struct {
 	value string
 	set   map[string]struct{}
 	re    *regexp.Regexp
+	num   float64 // the operand of >, >=, <, <=
 }
 
 func (n *andNode) match(f map[string]string) bool { return n.l.match(f) && n.r.match(f) }
@@ -165,10 +171,30 @@ func (n *cmpNode) match(f map[string]string) bool {
 	case opIn:
 		_, ok := n.set[v]
 		return ok
-	default: // opNotIn
+	case opNotIn:
 		_, ok := n.set[v]
 		return !ok
 	}
+	// An ordering compares numbers: a value that is not one never matches.
+	x, ok := number(v)
+	if !ok {
+		return false
+	}
+	switch n.op {
+	case opGt:
+		return x > n.num
+	case opGe:
+		return x >= n.num
+	case opLt:
+		return x < n.num
+	}
+	return x <= n.num
+}
+
+// number reads a field value or an operand as a finite number.
+func number(s string) (float64, bool) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
 // The parser.
@@ -268,6 +294,14 @@ func (p *parser) parseComparison() (node, error) {
 		n.op = opNe
 	case p.tok.kind == tRe:
 		n.op = opRe
+	case p.tok.kind == tGt:
+		n.op = opGt
+	case p.tok.kind == tGe:
+		n.op = opGe
+	case p.tok.kind == tLt:
+		n.op = opLt
+	case p.tok.kind == tLe:
+		n.op = opLe
 	case p.tok.isKeyword("in"):
 		n.op = opIn
 	case p.tok.isKeyword("not"):
@@ -277,14 +311,24 @@ func (p *parser) parseComparison() (node, error) {
 		}
 		n.op = opNotIn
 	default:
-		return nil, p.errorf("expected =, !=, ~=, in or not in after field %q, found %s", n.field, p.tok)
+		return nil, p.errorf("expected =, !=, ~=, >, >=, <, <=, in or not in after field %q, found %s", n.field, p.tok)
 	}
 	p.next()
 	if n.op == opIn || n.op == opNotIn {
 		return n, p.parseList(n)
 	}
-	if p.tok.kind != tString {
-		return nil, p.errorf("expected a double-quoted string, found %s", p.tok)
+	if n.op >= opGt {
+		// A number, bare or quoted.
+		x, ok := number(p.tok.text)
+		if p.tok.kind != tIdent && p.tok.kind != tString || !ok {
+			return nil, p.errorf("expected a number after %s, found %s", [...]string{">", ">=", "<", "<="}[n.op-opGt], p.tok)
+		}
+		n.num, n.value = x, strconv.FormatFloat(x, 'f', -1, 64)
+		p.next()
+		return n, nil
+	}
+	if _, isNum := number(p.tok.text); p.tok.kind != tString && !(p.tok.kind == tIdent && isNum && n.op != opRe) {
+		return nil, p.errorf("expected a double-quoted string (or a number), found %s", p.tok)
 	}
 	n.value = p.tok.text
 	if n.op == opRe {
@@ -344,6 +388,10 @@ const (
 	tLBracket
 	tRBracket
 	tComma
+	tGt
+	tGe
+	tLt
+	tLe
 )
 
 type token struct {
@@ -398,6 +446,14 @@ func (lx *lexer) next() (token, error) {
 		return punct(tNe, 2)
 	case c == '~' && strings.HasPrefix(lx.src[start:], "~="):
 		return punct(tRe, 2)
+	case c == '>' && strings.HasPrefix(lx.src[start:], ">="):
+		return punct(tGe, 2)
+	case c == '>':
+		return punct(tGt, 1)
+	case c == '<' && strings.HasPrefix(lx.src[start:], "<="):
+		return punct(tLe, 2)
+	case c == '<':
+		return punct(tLt, 1)
 	case c == '(':
 		return punct(tLParen, 1)
 	case c == ')':

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -64,7 +65,7 @@ func TestParse_Failure(t *testing.T) {
 		column int
 		msg    string
 	}{
-		{`level`, 6, "expected =, !=, ~=, in or not in"},
+		{`level`, 6, "expected =, !=, ~=, >, >=, <, <=, in or not in"},
 		{`level =`, 8, "expected a double-quoted string"},
 		{`level = error`, 9, "expected a double-quoted string"},
 		{`level = "error`, 9, "unterminated string"},
@@ -123,10 +124,11 @@ func FuzzParse(f *testing.F) {
 		``, `level = "error"`, `a in ["x", "y"] and not (b ~= "^c.*" or d != "")`,
 		"`weird key` not in [\"\\u00e9\"]", `((((a = "b"))))`, `a ~= "(?i)x{1000}"`,
 		`not not not a = "\"\\"`, "a = \"\xff\"", `a in [`, `"unterminated`,
+		`status >= 500`, `x < -1.5 or y <= "2"`, `n > 1e400`, `n = 42`,
 	} {
 		f.Add(s)
 	}
-	rec := map[string]string{"a": "x", "b": "cc", "level": "error"}
+	rec := map[string]string{"a": "x", "b": "cc", "level": "error", "status": "503", "n": "42"}
 	f.Fuzz(func(t *testing.T, src string) {
 		flt, err := Parse(src)
 		if err != nil {
@@ -148,4 +150,49 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%q and its canonical form %q disagree", src, canon)
 		}
 	})
+}
+
+// TestNumeric: ordering operators compare numbers; a value that is not a
+// number never matches; a bare number is also an equality's text.
+func TestNumeric(t *testing.T) {
+	recs := []map[string]string{
+		{"status": "200", "latency": "0.5"}, {"status": "404", "latency": "12"}, {"status": "500", "latency": "1e3"},
+		{"status": "503", "latency": "-1"}, {"status": "n/a"}, {},
+	}
+	for src, want := range map[string][]int{
+		`status >= 500`:                     {2, 3},
+		`status > "404"`:                    {2, 3},
+		`status < 300 or status >= 500`:     {0, 2, 3},
+		`status >= 400 and status < 500`:    {1},
+		`latency <= 1`:                      {0, 3},
+		`latency > 100`:                     {2},
+		`not status >= 0`:                   {4, 5},
+		`status = 404`:                      {1},
+		`status != 404 and latency >= -1.0`: {0, 2, 3},
+		`(status>=500)and(latency<2000)`:    {2, 3},
+	} {
+		f, err := Parse(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		var got []int
+		for i, r := range recs {
+			if f.Match(r) {
+				got = append(got, i)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s matched %v, want %v", src, got, want)
+		}
+		if again, err := Parse(f.Canonical()); err != nil || again.Canonical() != f.Canonical() {
+			t.Errorf("%s: canonical %q does not parse back: %v", src, f.Canonical(), err)
+		}
+	}
+	for src, col := range map[string]int{`status >= "high"`: 11, `status > `: 10, `status < x`: 10, `a ~= 5`: 6} {
+		_, err := Parse(src)
+		var se *SyntaxError
+		if !errors.As(err, &se) || se.Column != col {
+			t.Errorf("Parse(%q) = %v, want a syntax error at column %d", src, err, col)
+		}
+	}
 }

@@ -44,6 +44,8 @@ func format(b *strings.Builder, n node) {
 			b.WriteString(" != " + quote(n.value))
 		case opRe:
 			b.WriteString(" ~= " + quote(n.value))
+		case opGt, opGe, opLt, opLe:
+			b.WriteString(" " + [...]string{">", ">=", "<", "<="}[n.op-opGt] + " " + n.value)
 		case opIn, opNotIn:
 			if n.op == opIn {
 				b.WriteString(" in [")
