@@ -19,7 +19,5 @@ func (m MeshIdentity) Fields() map[string]string {
 	return map[string]string{FieldMeshService: m.Service, FieldMeshNamespace: m.Namespace, FieldMeshDatacenter: m.Datacenter}
 }
 
-// IsMeshField reports whether name is one of the fields only the node sets.
-func IsMeshField(name string) bool {
-	return name == FieldMeshService || name == FieldMeshNamespace || name == FieldMeshDatacenter
-}
+// MeshFieldNames are the fields only the node sets.
+var MeshFieldNames = [...]string{FieldMeshService, FieldMeshNamespace, FieldMeshDatacenter}

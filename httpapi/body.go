@@ -63,7 +63,11 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, tooLarge("the decoded body")
 	}
 	if err != nil {
-		return nil, wireError(err, tooLarge, strings.ToLower(r.Header.Get("Content-Encoding")))
+		enc := strings.ToLower(r.Header.Get("Content-Encoding"))
+		if enc == "" || enc == "identity" {
+			enc = "request"
+		}
+		return nil, wireError(err, tooLarge, enc)
 	}
 	if int64(len(body)) > limit {
 		return nil, tooLarge("the decoded body")

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowg-server/flowg-server/internal/lokitest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // BenchmarkDecode measures turning 2,000 nine-field records into records,
@@ -23,9 +23,7 @@ func BenchmarkDecode(b *testing.B) {
 	rl.Resource().Attributes().PutStr("job", "bench")
 	rl.Resource().Attributes().PutStr("source", "otlp")
 	lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
-	var s []byte
-	s = protowire.AppendTag(s, 1, protowire.BytesType)
-	s = protowire.AppendString(s, `{job="bench", source="loki"}`)
+	loki := lokitest.Stream{Labels: `{job="bench", source="loki"}`}
 	for i := range n {
 		m := fmt.Sprintf("request %d handled for user u-%d in the checkout path", i, i%977)
 		parts = append(parts, fmt.Sprintf(`{"job":"bench","source":"json","level":"info","service":"svc-%02d","host":"host-%02d","http.status":"200","latency_ms":"%d","trace_id":"%032x","message":%q}`, i%20, i%50, i%1000, i*7919, m))
@@ -39,30 +37,13 @@ func BenchmarkDecode(b *testing.B) {
 		a.PutStr("http.status", "200")
 		a.PutStr("latency_ms", fmt.Sprint(i%1000))
 		lr.SetTraceID(pcommon.TraceID{1, 2, 3, byte(i)})
-		var en, ts []byte
-		ts = protowire.AppendTag(ts, 1, protowire.VarintType)
-		ts = protowire.AppendVarint(ts, uint64(now.Unix()))
-		en = protowire.AppendTag(en, 1, protowire.BytesType)
-		en = protowire.AppendBytes(en, ts)
-		en = protowire.AppendTag(en, 2, protowire.BytesType)
-		en = protowire.AppendString(en, m)
-		for _, kv := range [][2]string{{"level", "info"}, {"service", fmt.Sprintf("svc-%02d", i%20)}, {"host", fmt.Sprintf("host-%02d", i%50)}, {"http.status", "200"}, {"latency_ms", fmt.Sprint(i % 1000)}, {"trace_id", fmt.Sprintf("%032x", i*7919)}} {
-			var lp []byte
-			lp = protowire.AppendTag(lp, 1, protowire.BytesType)
-			lp = protowire.AppendString(lp, kv[0])
-			lp = protowire.AppendTag(lp, 2, protowire.BytesType)
-			lp = protowire.AppendString(lp, kv[1])
-			en = protowire.AppendTag(en, 3, protowire.BytesType)
-			en = protowire.AppendBytes(en, lp)
-		}
-		s = protowire.AppendTag(s, 2, protowire.BytesType)
-		s = protowire.AppendBytes(s, en)
+		loki.Entries = append(loki.Entries, lokitest.Entry{Time: now, Line: m, Metadata: [][2]string{{"level", "info"},
+			{"service", fmt.Sprintf("svc-%02d", i%20)}, {"host", fmt.Sprintf("host-%02d", i%50)}, {"http.status", "200"},
+			{"latency_ms", fmt.Sprint(i % 1000)}, {"trace_id", fmt.Sprintf("%032x", i*7919)}}})
 	}
 	jsonBody := []byte(`{"records":[` + strings.Join(parts, ",") + `]}`)
 	otlpBody, _ := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
-	var lokiBody []byte
-	lokiBody = protowire.AppendTag(lokiBody, 1, protowire.BytesType)
-	lokiBody = protowire.AppendBytes(lokiBody, s)
+	lokiBody := lokitest.Request(loki)
 	b.Run("json", func(b *testing.B) {
 		for range b.N {
 			if _, err := ParseStruct(jsonBody, false, now); err != nil {
@@ -83,7 +64,7 @@ func BenchmarkDecode(b *testing.B) {
 	})
 	b.Run("loki", func(b *testing.B) {
 		for range b.N {
-			st, err := DecodeLokiProto(lokiBody)
+			st, err := decodeLokiProto(lokiBody)
 			if err != nil {
 				b.Fatal(err)
 			}

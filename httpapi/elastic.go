@@ -103,13 +103,6 @@ type bulkItem struct {
 	errType, reason   string
 }
 
-// ParseBulk reads a bulk body; see elasticBulk. It is exported for the
-// fuzz test.
-func ParseBulk(body []byte, now time.Time) (int, error) {
-	items, _, err := parseBulk(body, "", "", now)
-	return len(items), err
-}
-
 func parseBulk(body []byte, fixed, pathIndex string, now time.Time) ([]bulkItem, []streamBatch, error) {
 	var items []bulkItem
 	var out batches

@@ -157,11 +157,7 @@ func flatten(out map[string]string, prefix string, o *fastjson.Object, depth int
 		if err != nil {
 			return
 		}
-		key := prefix + string(k)
-		if !utf8.ValidString(key) {
-			err = fmt.Errorf("field name %q is not valid UTF-8", key)
-			return
-		}
+		key := prefix + string(k) // UTF-8 is checked with the limits (Record.Validate)
 		if len(out) >= flowg.MaxFieldsPerRecord {
 			err = fmt.Errorf("more than %d fields", flowg.MaxFieldsPerRecord)
 			return
@@ -177,10 +173,6 @@ func flatten(out map[string]string, prefix string, o *fastjson.Object, depth int
 				s = string(v.GetStringBytes())
 			} else { // numbers and booleans as their text, arrays as JSON
 				s = string(v.MarshalTo(nil))
-			}
-			if !utf8.ValidString(s) {
-				err = fmt.Errorf("field %q is not valid UTF-8", key)
-				return
 			}
 			out[key] = s
 		}

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/valyala/fastjson"
@@ -44,7 +43,7 @@ func (a *API) lokiPush(w http.ResponseWriter, r *http.Request) {
 	var streams []lokiStream
 	var err error
 	if mt == "application/json" {
-		streams, err = DecodeLokiJSON(body)
+		streams, err = decodeLokiJSON(body)
 	} else {
 		if r.Header.Get("Content-Encoding") == "" {
 			// The protobuf is snappy-compressed without saying so: the
@@ -70,7 +69,7 @@ func (a *API) lokiPush(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		streams, err = DecodeLokiProto(body)
+		streams, err = decodeLokiProto(body)
 	}
 	if err != nil {
 		if statusOf(err) != http.StatusRequestEntityTooLarge {
@@ -156,13 +155,13 @@ func labelOf(labels [][2]string, key string) string {
 	return ""
 }
 
-// DecodeLokiProto decodes a Loki PushRequest (logproto, the published
+// decodeLokiProto decodes a Loki PushRequest (logproto, the published
 // schema push.proto): streams = 1 {labels = 1, entries = 2 {timestamp = 1
 // {seconds = 1, nanos = 2}, line = 2, structuredMetadata = 3 {name = 1,
 // value = 2}}}. It is written on protowire because the schema's own Go
 // package lives in Loki's module, whose dependencies dwarf this binary's;
 // the five messages read here are the whole schema a push uses.
-func DecodeLokiProto(b []byte) ([]lokiStream, error) {
+func decodeLokiProto(b []byte) ([]lokiStream, error) {
 	var out []lokiStream
 	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
 		if num != 1 || typ != protowire.BytesType {
@@ -172,7 +171,7 @@ func DecodeLokiProto(b []byte) ([]lokiStream, error) {
 		err := eachField(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
 			switch {
 			case num == 1 && typ == protowire.BytesType:
-				labels, err := ParseLokiLabels(string(v))
+				labels, err := parseLokiLabels(string(v))
 				if err != nil {
 					return err
 				}
@@ -224,10 +223,7 @@ func decodeLokiEntry(b []byte) (lokiEntry, error) {
 				e.ts = time.Unix(sec, nanos).UTC()
 			}
 		case 2:
-			if !utf8.Valid(v) {
-				return errors.New("a line is not valid UTF-8")
-			}
-			e.line = string(v)
+			e.line = string(v) // UTF-8 is checked with the limits (Record.Validate)
 		case 3:
 			var name, value string
 			err := eachField(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
@@ -242,9 +238,6 @@ func decodeLokiEntry(b []byte) (lokiEntry, error) {
 			})
 			if err != nil {
 				return err
-			}
-			if !utf8.ValidString(name) || !utf8.ValidString(value) {
-				return errors.New("structured metadata is not valid UTF-8")
 			}
 			e.metadata = append(e.metadata, [2]string{name, value})
 		}
@@ -285,9 +278,9 @@ func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, v []b
 	return nil
 }
 
-// ParseLokiLabels reads a label set as Loki writes it: {a="x", b="y"},
+// parseLokiLabels reads a label set as Loki writes it: {a="x", b="y"},
 // values in Go-style double-quoted strings.
-func ParseLokiLabels(s string) ([][2]string, error) {
+func parseLokiLabels(s string) ([][2]string, error) {
 	s = strings.TrimSpace(s)
 	if !strings.HasPrefix(s, "{") || !strings.HasSuffix(s, "}") {
 		return nil, fmt.Errorf("labels %.64q are not {name=\"value\", ...}", s)
@@ -309,9 +302,6 @@ func ParseLokiLabels(s string) ([][2]string, error) {
 			return nil, fmt.Errorf("label %s: %v", name, err)
 		}
 		value, _ := strconv.Unquote(q)
-		if !utf8.ValidString(name) || !utf8.ValidString(value) {
-			return nil, fmt.Errorf("label %.64q is not valid UTF-8", name)
-		}
 		out = append(out, [2]string{name, value})
 		rest = strings.TrimSpace(rest[len(q):])
 		if rest != "" && rest[0] != ',' {
@@ -322,9 +312,9 @@ func ParseLokiLabels(s string) ([][2]string, error) {
 	return out, nil
 }
 
-// DecodeLokiJSON decodes the JSON push:
+// decodeLokiJSON decodes the JSON push:
 // {"streams":[{"stream":{"label":"value"},"values":[["<unix ns>","<line>",{metadata}]]}]}.
-func DecodeLokiJSON(b []byte) ([]lokiStream, error) {
+func decodeLokiJSON(b []byte) ([]lokiStream, error) {
 	var p fastjson.Parser
 	v, err := p.ParseBytes(b)
 	if err != nil {
@@ -373,9 +363,6 @@ func DecodeLokiJSON(b []byte) ([]lokiStream, error) {
 						e.metadata = append(e.metadata, [2]string{string(k), string(v.GetStringBytes())})
 					})
 				}
-			}
-			if !utf8.ValidString(e.line) {
-				return nil, fmt.Errorf("stream %d value %d: line is not valid UTF-8", i, j)
 			}
 			s.entries = append(s.entries, e)
 		}

@@ -5,52 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowg-server/flowg-server/internal/lokitest"
 	"github.com/klauspost/compress/s2"
-	"google.golang.org/protobuf/encoding/protowire"
 )
-
-// lokiPush builds a PushRequest on the wire from Loki's published schema
-// (push.proto): what Promtail and Alloy send, snappy-compressed.
-func lokiPush(streams map[string][]lokiTestEntry) []byte {
-	var req []byte
-	for labels, entries := range streams {
-		var s []byte
-		s = protowire.AppendTag(s, 1, protowire.BytesType)
-		s = protowire.AppendString(s, labels)
-		for _, e := range entries {
-			var ts []byte
-			ts = protowire.AppendTag(ts, 1, protowire.VarintType)
-			ts = protowire.AppendVarint(ts, uint64(e.ts.Unix()))
-			ts = protowire.AppendTag(ts, 2, protowire.VarintType)
-			ts = protowire.AppendVarint(ts, uint64(e.ts.Nanosecond()))
-			var en []byte
-			en = protowire.AppendTag(en, 1, protowire.BytesType)
-			en = protowire.AppendBytes(en, ts)
-			en = protowire.AppendTag(en, 2, protowire.BytesType)
-			en = protowire.AppendString(en, e.line)
-			for k, v := range e.meta {
-				var lp []byte
-				lp = protowire.AppendTag(lp, 1, protowire.BytesType)
-				lp = protowire.AppendString(lp, k)
-				lp = protowire.AppendTag(lp, 2, protowire.BytesType)
-				lp = protowire.AppendString(lp, v)
-				en = protowire.AppendTag(en, 3, protowire.BytesType)
-				en = protowire.AppendBytes(en, lp)
-			}
-			s = protowire.AppendTag(s, 2, protowire.BytesType)
-			s = protowire.AppendBytes(s, en)
-		}
-		req = protowire.AppendTag(req, 1, protowire.BytesType)
-		req = protowire.AppendBytes(req, s)
-	}
-	return s2.EncodeSnappy(nil, req)
-}
-
-type lokiTestEntry struct {
-	ts   time.Time
-	line string
-	meta map[string]string
-}
 
 // TestLoki_ProtobufAndJSON: a snappy protobuf push and a JSON push land
 // with their labels and structured metadata as fields, in the stream of
@@ -58,10 +15,11 @@ type lokiTestEntry struct {
 func TestLoki_ProtobufAndJSON(t *testing.T) {
 	n := newNode(t)
 	at := time.Date(2026, 12, 2, 9, 0, 0, 123456789, time.UTC)
-	body := lokiPush(map[string][]lokiTestEntry{
-		`{job="varlogs", service_name="nginx", env="prod"}`: {{at, "GET / 200", map[string]string{"trace_id": "abc"}}, {at.Add(time.Second), "GET /x 404", nil}},
-		`{job="batch", filename="/var/log/batch.log"}`:      {{at, `line with "quotes" and \ backslash`, nil}},
-	})
+	body := lokitest.Push(
+		lokitest.Stream{Labels: `{job="varlogs", service_name="nginx", env="prod"}`, Entries: []lokitest.Entry{
+			{Time: at, Line: "GET / 200", Metadata: [][2]string{{"trace_id", "abc"}}}, {Time: at.Add(time.Second), Line: "GET /x 404"}}},
+		lokitest.Stream{Labels: `{job="batch", filename="/var/log/batch.log"}`, Entries: []lokitest.Entry{{Time: at, Line: `line with "quotes" and \ backslash`}}},
+	)
 	if code, out := n.post("/loki/api/v1/push", body, map[string]string{"Content-Type": "application/x-protobuf"}); code != 204 {
 		t.Fatalf("protobuf push: %d %s", code, out)
 	}
@@ -92,7 +50,7 @@ func TestLoki_ProtobufAndJSON(t *testing.T) {
 	}
 	for name, bad := range map[string][]byte{
 		"not snappy":   []byte("plain bytes"),
-		"bad labels":   lokiPush(map[string][]lokiTestEntry{`{job=unquoted}`: {{at, "x", nil}}}),
+		"bad labels":   lokitest.Push(lokitest.Stream{Labels: `{job=unquoted}`, Entries: []lokitest.Entry{{Time: at, Line: "x"}}}),
 		"not protobuf": s2.EncodeSnappy(nil, []byte{0x0a, 0xff, 0xff, 0xff}),
 	} {
 		if code, out := n.post("/loki/api/v1/push", bad, map[string]string{"Content-Type": "application/x-protobuf", "X-Flowg-Stream": "bad"}); code != 400 {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"maps"
 	"net/http"
 
 	flowg "github.com/flowg-server/flowg-server"
@@ -33,8 +34,8 @@ func meshIdentity(r *http.Request) (flowg.MeshIdentity, bool) {
 // sets the caller's mesh identity on each when it came over Connect.
 func stampMesh(r *http.Request, recs []flowg.Record) error {
 	for i, rec := range recs {
-		for k := range rec.Fields {
-			if flowg.IsMeshField(k) {
+		for _, k := range flowg.MeshFieldNames {
+			if _, ok := rec.Fields[k]; ok {
 				return errorf(http.StatusBadRequest, "record %d sets %q, a field only the server sets (the sender's mesh identity)", i, k)
 			}
 		}
@@ -43,10 +44,9 @@ func stampMesh(r *http.Request, recs []flowg.Record) error {
 	if !ok {
 		return nil
 	}
+	stamp := id.Fields()
 	for _, rec := range recs {
-		for k, v := range id.Fields() {
-			rec.Fields[k] = v
-		}
+		maps.Copy(rec.Fields, stamp)
 	}
 	return nil
 }

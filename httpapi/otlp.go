@@ -2,12 +2,12 @@ package httpapi
 
 import (
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -173,9 +173,20 @@ func otlpRecords(ld plog.Logs, fixed string, now time.Time) ([]streamBatch, int,
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			sl := sls.At(j)
+			// What the resource and scope give every record, made once.
+			base := make(map[string]string, res.Len()+sl.Scope().Attributes().Len()+2)
+			put := func(k, v string) { base[k] = v }
+			flattenValues(res, "", put, 0)
+			if sl.Scope().Name() != "" {
+				put("scope.name", sl.Scope().Name())
+			}
+			if sl.Scope().Version() != "" {
+				put("scope.version", sl.Scope().Version())
+			}
+			flattenValues(sl.Scope().Attributes(), "scope.", put, 0)
 			lrs := sl.LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				rec, err := otlpRecord(res, sl.Scope(), lrs.At(k), now)
+				rec, err := otlpRecord(base, lrs.At(k), now)
 				if err != nil {
 					if rejected == 0 {
 						firstErr = fmt.Sprintf("log record %d of scope %d of resource %d: %v", k, j, i, err)
@@ -190,13 +201,14 @@ func otlpRecords(ld plog.Logs, fixed string, now time.Time) ([]streamBatch, int,
 	return out.list, rejected, firstErr, nil
 }
 
-// otlpRecord maps one log record: resource and log attributes under their
-// own names (the log record's win), the scope as scope.name,
-// scope.version and scope.<attribute>, a string body as message (a map
-// body as body.<key>), severity as level, severity_text and
+// otlpRecord maps one log record onto base (its resource's attributes
+// under their own names, the scope as scope.name, scope.version and
+// scope.<attribute>): log attributes under their own names (they win a
+// clash), a string body as message (a map body as body.<key>), severity as level, severity_text and
 // severity_number, trace_id and span_id in hex, event_name.
-func otlpRecord(res pcommon.Map, scope pcommon.InstrumentationScope, lr plog.LogRecord, now time.Time) (flowg.Record, error) {
-	f := make(map[string]string, 8+res.Len()+lr.Attributes().Len())
+func otlpRecord(base map[string]string, lr plog.LogRecord, now time.Time) (flowg.Record, error) {
+	f := make(map[string]string, 8+len(base)+lr.Attributes().Len())
+	maps.Copy(f, base)
 	var err error
 	put := func(k, v string) {
 		if err == nil && len(f) >= flowg.MaxFieldsPerRecord {
@@ -208,14 +220,6 @@ func otlpRecord(res pcommon.Map, scope pcommon.InstrumentationScope, lr plog.Log
 			f[k] = v
 		}
 	}
-	flattenValues(res, "", put, 0)
-	if scope.Name() != "" {
-		put("scope.name", scope.Name())
-	}
-	if scope.Version() != "" {
-		put("scope.version", scope.Version())
-	}
-	flattenValues(scope.Attributes(), "scope.", put, 0)
 	body := lr.Body()
 	switch body.Type() {
 	case pcommon.ValueTypeEmpty:
@@ -254,12 +258,7 @@ func otlpRecord(res pcommon.Map, scope pcommon.InstrumentationScope, lr plog.Log
 	if ts != 0 {
 		rec.Timestamp = ts.AsTime().UTC()
 	}
-	for k, v := range f {
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return flowg.Record{}, fmt.Errorf("field %.64q is not valid UTF-8", k)
-		}
-	}
-	return rec, rec.Validate()
+	return rec, rec.Validate() // UTF-8 included
 }
 
 // flattenValues puts a map's values under prefix+key; nested maps flatten

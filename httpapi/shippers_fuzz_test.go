@@ -42,9 +42,9 @@ func FuzzLoki(f *testing.F) {
 		var streams []lokiStream
 		var err error
 		if json {
-			streams, err = DecodeLokiJSON(body)
+			streams, err = decodeLokiJSON(body)
 		} else {
-			streams, err = DecodeLokiProto(body)
+			streams, err = decodeLokiProto(body)
 		}
 		if err != nil {
 			return
@@ -63,7 +63,7 @@ func FuzzLokiLabels(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		labels, err := ParseLokiLabels(s)
+		labels, err := parseLokiLabels(s)
 		if err != nil {
 			return
 		}
@@ -74,7 +74,7 @@ func FuzzLokiLabels(f *testing.F) {
 			}
 			parts[i] = l[0] + "=" + strconv.Quote(l[1])
 		}
-		again, err := ParseLokiLabels("{" + strings.Join(parts, ", ") + "}")
+		again, err := parseLokiLabels("{" + strings.Join(parts, ", ") + "}")
 		if err != nil || !slices.Equal(again, labels) {
 			t.Fatalf("%q gave %q; written back %v, %v", s, labels, again, err)
 		}

@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowg-server/flowg-server/internal/lokitest"
 	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/s2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // BenchmarkShippers measures ingest of the same records (~250 B, nine
@@ -75,35 +74,13 @@ func BenchmarkShippers(b *testing.B) {
 				return buf.Bytes(), http.Header{"Content-Type": {"application/x-protobuf"}, "Content-Encoding": {"gzip"}, "X-Flowg-Stream": {"otlp"}}
 			}
 			lokiBatch := func(from, n int) ([]byte, http.Header) {
-				var s []byte
-				s = protowire.AppendTag(s, 1, protowire.BytesType)
-				s = protowire.AppendString(s, `{job="bench", source="loki"}`)
+				st := lokitest.Stream{Labels: `{job="bench", source="loki"}`}
 				for k := range n {
-					lv, sv, h, st, la, tr, m := rec(from + k)
-					var en []byte
-					var ts []byte
-					ts = protowire.AppendTag(ts, 1, protowire.VarintType)
-					ts = protowire.AppendVarint(ts, uint64(time.Now().Unix()))
-					en = protowire.AppendTag(en, 1, protowire.BytesType)
-					en = protowire.AppendBytes(en, ts)
-					en = protowire.AppendTag(en, 2, protowire.BytesType)
-					en = protowire.AppendString(en, m)
-					for _, kv := range [][2]string{{"level", lv}, {"service", sv}, {"host", h}, {"http.status", st}, {"latency_ms", la}, {"trace_id", tr}} {
-						var lp []byte
-						lp = protowire.AppendTag(lp, 1, protowire.BytesType)
-						lp = protowire.AppendString(lp, kv[0])
-						lp = protowire.AppendTag(lp, 2, protowire.BytesType)
-						lp = protowire.AppendString(lp, kv[1])
-						en = protowire.AppendTag(en, 3, protowire.BytesType)
-						en = protowire.AppendBytes(en, lp)
-					}
-					s = protowire.AppendTag(s, 2, protowire.BytesType)
-					s = protowire.AppendBytes(s, en)
+					lv, sv, h, status, la, tr, m := rec(from + k)
+					st.Entries = append(st.Entries, lokitest.Entry{Time: time.Now(), Line: m, Metadata: [][2]string{
+						{"level", lv}, {"service", sv}, {"host", h}, {"http.status", status}, {"latency_ms", la}, {"trace_id", tr}}})
 				}
-				var req []byte
-				req = protowire.AppendTag(req, 1, protowire.BytesType)
-				req = protowire.AppendBytes(req, s)
-				return s2.EncodeSnappy(nil, req), http.Header{"Content-Type": {"application/x-protobuf"}, "X-Flowg-Stream": {"loki"}}
+				return lokitest.Push(st), http.Header{"Content-Type": {"application/x-protobuf"}, "X-Flowg-Stream": {"loki"}}
 			}
 			type proto struct {
 				name, path string
