@@ -146,6 +146,12 @@ const (
 	opLe
 )
 
+// orderOps are the ordering tokens and their operators.
+var orderOps = map[tokKind]op{tGt: opGt, tGe: opGe, tLt: opLt, tLe: opLe}
+
+// symbol is an ordering operator as written.
+func (o op) symbol() string { return [...]string{">", ">=", "<", "<="}[o-opGt] }
+
 type cmpNode struct {
 	field string
 	op    op
@@ -294,14 +300,8 @@ func (p *parser) parseComparison() (node, error) {
 		n.op = opNe
 	case p.tok.kind == tRe:
 		n.op = opRe
-	case p.tok.kind == tGt:
-		n.op = opGt
-	case p.tok.kind == tGe:
-		n.op = opGe
-	case p.tok.kind == tLt:
-		n.op = opLt
-	case p.tok.kind == tLe:
-		n.op = opLe
+	case orderOps[p.tok.kind] != 0:
+		n.op = orderOps[p.tok.kind]
 	case p.tok.isKeyword("in"):
 		n.op = opIn
 	case p.tok.isKeyword("not"):
@@ -321,7 +321,7 @@ func (p *parser) parseComparison() (node, error) {
 		// A number, bare or quoted.
 		x, ok := number(p.tok.text)
 		if p.tok.kind != tIdent && p.tok.kind != tString || !ok {
-			return nil, p.errorf("expected a number after %s, found %s", [...]string{">", ">=", "<", "<="}[n.op-opGt], p.tok)
+			return nil, p.errorf("expected a number after %s, found %s", n.op.symbol(), p.tok)
 		}
 		n.num, n.value = x, strconv.FormatFloat(x, 'f', -1, 64)
 		p.next()

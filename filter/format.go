@@ -45,7 +45,7 @@ func format(b *strings.Builder, n node) {
 		case opRe:
 			b.WriteString(" ~= " + quote(n.value))
 		case opGt, opGe, opLt, opLe:
-			b.WriteString(" " + [...]string{">", ">=", "<", "<="}[n.op-opGt] + " " + n.value)
+			b.WriteString(" " + n.op.symbol() + " " + n.value)
 		case opIn, opNotIn:
 			if n.op == opIn {
 				b.WriteString(" in [")

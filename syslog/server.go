@@ -145,20 +145,20 @@ type Server struct {
 	drained   chan struct{} // closed once every goroutine has ended
 	// stop is cancelled when Close's deadline passes: a batcher still
 	// storing and a reader held back by a full queue give up then.
-	stop     context.Context
-	stopNow  context.CancelFunc
-	mu       sync.Mutex
-	closed   bool
-	open     map[net.Conn]struct{}
-	perIP    map[netip.Addr]int
-	lastFull atomic.Int64 // unix ns of the last "too many connections" log line
-	lastLog  [2]atomic.Int64
+	stop    context.Context
+	stopNow context.CancelFunc
+	mu      sync.Mutex
+	closed  bool
+	open    map[net.Conn]struct{}
+	perIP   map[netip.Addr]int
+	lastLog [3]atomic.Int64 // unix ns of the last line of each rate-limited kind
 }
 
 // The rate-limited log lines of lastLog.
 const (
 	logOrigin    = iota // a sender refused by the origin list
 	logPlaintext        // a plaintext client on the TLS port
+	logConnLimit        // a connection over a limit
 )
 
 // TCP reports whether the listener takes TCP (and so acknowledges what it
@@ -411,10 +411,7 @@ func (s *Server) acceptTCP() {
 // one line every 10 s.
 func (s *Server) refuseConn(c net.Conn, reason, why string) {
 	s.m.dropped.WithLabelValues(reason).Inc()
-	now := time.Now().UnixNano()
-	if last := s.lastFull.Load(); now-last > int64(10*time.Second) && s.lastFull.CompareAndSwap(last, now) {
-		s.log.Warn("syslog connection refused: "+why+" (one line per 10 s; see flowg_syslog_dropped_total)", "remote", c.RemoteAddr().String())
-	}
+	s.rateLog(logConnLimit, "syslog connection refused: "+why, "remote", c.RemoteAddr().String())
 	c.Close()
 }
 
