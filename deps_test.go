@@ -16,7 +16,7 @@ var features = []string{"store", "syslog", "httpapi", "serfnet", "discovery", "r
 // TestDependencyRule enforces the dependency rule of docs/architecture.md
 // with go list -deps.
 func TestDependencyRule(t *testing.T) {
-	for _, f := range append(features, "", "filter") {
+	for _, f := range append(features, "", "filter", "stats") {
 		dir := "./" + f
 		if f == "" {
 			dir = "."

@@ -27,6 +27,9 @@ var (
 	// ErrDiskFull is a write refused because the disk has too little free
 	// space left; reads still work, and writes resume once space returns.
 	ErrDiskFull = errors.New("not enough free disk space")
+	// ErrLimit is a question that would read or hold more than a node's
+	// limits allow; narrowing it answers.
+	ErrLimit = errors.New("over a limit")
 	// ErrBusy is a request refused because a bounded queue is full; the
 	// client should retry shortly.
 	ErrBusy = errors.New("busy; retry shortly")

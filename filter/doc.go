@@ -4,10 +4,18 @@
 //	field = "v"    field != "v"    field ~= "regex"
 //	field in ["a", "b"]            field not in ["a", "b"]
 //	field > 500    field >= 1.5    field < -1    field <= "2"
+//	field contains "text"          field has "words in a row"
+//	field = i"ERROR"               message has i"connection refused"
 //
 // The ordering operators compare numbers: the operand is a number (bare or
 // quoted) and a value that does not read as one never matches. A bare
-// number is also accepted as the text of = and !=.
+// number is also accepted as the text of = and !=. contains looks for the
+// text anywhere in the value; has looks for whole words: the value's words
+// (runs of letters, digits and _) hold the operand's words one after the
+// other, whatever separates them ("disk full" has "disk full" and
+// "full: disk, full" does too, "diskful" does not). A string written
+// i"..." compares ignoring case, with =, !=, in, not in, contains, has and
+// ~= alike. Comparisons are
 // combined with and, or, not and parentheses (not binds tighter than and,
 // and tighter than or). An empty filter matches every record. Field names
 // are bare words of letters, digits and _ . - @, or any text between

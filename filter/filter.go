@@ -19,6 +19,8 @@ const (
 	MaxListLen = 1000
 	// MaxRegexLen bounds one regular expression, in bytes.
 	MaxRegexLen = 1024
+	// MaxPhraseWords bounds the words of one has phrase.
+	MaxPhraseWords = 64
 )
 
 // Filter is a parsed filter. The zero value, and nil, match every record.
@@ -64,7 +66,7 @@ func (f *Filter) Equalities() []Equality {
 			walk(n.l)
 			walk(n.r)
 		case *cmpNode:
-			if n.op == opEq {
+			if n.op == opEq && !n.fold {
 				out = append(out, Equality{n.field, n.value})
 			}
 		}
@@ -140,6 +142,8 @@ const (
 	opRe
 	opIn
 	opNotIn
+	opContains
+	opHas
 	opGt
 	opGe
 	opLt
@@ -156,9 +160,14 @@ type cmpNode struct {
 	field string
 	op    op
 	value string
-	set   map[string]struct{}
-	re    *regexp.Regexp
-	num   float64 // the operand of >, >=, <, <=
+	// fold compares ignoring case: the operand was written i"...".
+	fold bool
+	set  map[string]struct{}
+	// folded holds the lower-cased i"..." values of an in list.
+	folded map[string]struct{}
+	re     *regexp.Regexp
+	num    float64  // the operand of >, >=, <, <=
+	words  []string // the words of has
 }
 
 func (n *andNode) match(f map[string]string) bool { return n.l.match(f) && n.r.match(f) }
@@ -169,17 +178,22 @@ func (n *cmpNode) match(f map[string]string) bool {
 	v := f[n.field]
 	switch n.op {
 	case opEq:
-		return v == n.value
+		return v == n.value || n.fold && strings.EqualFold(v, n.value)
 	case opNe:
-		return v != n.value
+		return !(v == n.value || n.fold && strings.EqualFold(v, n.value))
 	case opRe:
 		return n.re.MatchString(v)
 	case opIn:
-		_, ok := n.set[v]
-		return ok
+		return n.inList(v)
 	case opNotIn:
-		_, ok := n.set[v]
-		return !ok
+		return !n.inList(v)
+	case opContains:
+		if n.fold {
+			return strings.Contains(strings.ToLower(v), n.value)
+		}
+		return strings.Contains(v, n.value)
+	case opHas:
+		return hasPhrase(v, n.words, n.fold)
 	}
 	// An ordering compares numbers: a value that is not one never matches.
 	x, ok := number(v)
@@ -195,6 +209,17 @@ func (n *cmpNode) match(f map[string]string) bool {
 		return x < n.num
 	}
 	return x <= n.num
+}
+
+func (n *cmpNode) inList(v string) bool {
+	if _, ok := n.set[v]; ok {
+		return true
+	}
+	if len(n.folded) > 0 {
+		_, ok := n.folded[strings.ToLower(v)]
+		return ok
+	}
+	return false
 }
 
 // number reads a field value or an operand as a finite number.
@@ -304,6 +329,10 @@ func (p *parser) parseComparison() (node, error) {
 		n.op = orderOps[p.tok.kind]
 	case p.tok.isKeyword("in"):
 		n.op = opIn
+	case p.tok.isKeyword("contains"):
+		n.op = opContains
+	case p.tok.isKeyword("has"):
+		n.op = opHas
 	case p.tok.isKeyword("not"):
 		p.next()
 		if !p.tok.isKeyword("in") {
@@ -311,7 +340,7 @@ func (p *parser) parseComparison() (node, error) {
 		}
 		n.op = opNotIn
 	default:
-		return nil, p.errorf("expected =, !=, ~=, >, >=, <, <=, in or not in after field %q, found %s", n.field, p.tok)
+		return nil, p.errorf("expected =, !=, ~=, >, >=, <, <=, in, not in, contains or has after field %q, found %s", n.field, p.tok)
 	}
 	p.next()
 	if n.op == opIn || n.op == opNotIn {
@@ -327,12 +356,27 @@ func (p *parser) parseComparison() (node, error) {
 		p.next()
 		return n, nil
 	}
-	if _, isNum := number(p.tok.text); p.tok.kind != tString && !(p.tok.kind == tIdent && isNum && n.op != opRe) {
+	if _, isNum := number(p.tok.text); p.tok.kind != tString && !(p.tok.kind == tIdent && isNum && (n.op == opEq || n.op == opNe)) {
 		return nil, p.errorf("expected a double-quoted string (or a number), found %s", p.tok)
 	}
-	n.value = p.tok.text
-	if n.op == opRe {
-		if len(n.value) > MaxRegexLen {
+	n.value, n.fold = p.tok.text, p.tok.fold
+	switch n.op {
+	case opContains:
+		if n.fold {
+			n.value = strings.ToLower(n.value)
+		}
+	case opHas:
+		if n.words = words(n.value); len(n.words) == 0 {
+			return nil, p.errorf("has needs a word (letters or digits) to look for, found %s", p.tok)
+		}
+		if len(n.words) > MaxPhraseWords {
+			return nil, p.errorf("phrase has %d words, more than the limit of %d", len(n.words), MaxPhraseWords)
+		}
+	case opRe:
+		if n.fold {
+			n.value = "(?i)" + n.value
+		}
+		if len(n.value) > MaxRegexLen+len("(?i)") {
 			return nil, p.errorf("regular expression is %d bytes, more than the limit of %d", len(n.value), MaxRegexLen)
 		}
 		re, err := regexp.Compile(n.value)
@@ -352,7 +396,7 @@ func (p *parser) parseList(n *cmpNode) error {
 	p.next()
 	n.set = map[string]struct{}{}
 	for p.tok.kind != tRBracket {
-		if len(n.set) > 0 {
+		if len(n.set)+len(n.folded) > 0 {
 			if p.tok.kind != tComma {
 				return p.errorf("expected ',' or ']', found %s", p.tok)
 			}
@@ -361,10 +405,17 @@ func (p *parser) parseList(n *cmpNode) error {
 		if p.tok.kind != tString {
 			return p.errorf("expected a double-quoted string, found %s", p.tok)
 		}
-		if len(n.set) >= MaxListLen {
+		if len(n.set)+len(n.folded) >= MaxListLen {
 			return p.errorf("list has more than %d values", MaxListLen)
 		}
-		n.set[p.tok.text] = struct{}{}
+		if p.tok.fold {
+			if n.folded == nil {
+				n.folded = map[string]struct{}{}
+			}
+			n.folded[strings.ToLower(p.tok.text)] = struct{}{}
+		} else {
+			n.set[p.tok.text] = struct{}{}
+		}
 		p.next()
 	}
 	p.next()
@@ -398,6 +449,7 @@ type token struct {
 	kind tokKind
 	text string
 	pos  int
+	fold bool // a string written i"...": compared ignoring case
 }
 
 func (t token) isKeyword(kw string) bool { return t.kind == tIdent && t.text == kw }
@@ -411,6 +463,9 @@ func (t token) String() string {
 	case tQuotedIdent:
 		return "`" + t.text + "`"
 	case tString:
+		if t.fold {
+			return "string i" + strconv.Quote(t.text)
+		}
 		return "string " + strconv.Quote(t.text)
 	}
 	return "'" + t.text + "'"
@@ -476,6 +531,12 @@ func (lx *lexer) next() (token, error) {
 		}
 		lx.pos = start + 1 + end + 1
 		return token{kind: tQuotedIdent, text: lx.src[start+1 : start+1+end], pos: start}, nil
+	case c == 'i' && strings.HasPrefix(lx.src[start:], `i"`):
+		// i"..." is a string compared ignoring case.
+		lx.pos++
+		t, err := lx.lexString()
+		t.pos, t.fold = start, true
+		return t, err
 	case isIdentByte(c):
 		for lx.pos < len(lx.src) && isIdentByte(lx.src[lx.pos]) {
 			lx.pos++

@@ -42,6 +42,22 @@ func TestParse_Success(t *testing.T) {
 		{`level = "info" or not (message = "x")`, true},
 		{`message = "disk\u0020full"`, true},
 		{`message = "a\"b\\c\n\t"`, false},
+		{`level = i"ERROR"`, true},
+		{`level = "ERROR"`, false},
+		{`level != i"Error"`, false},
+		{`level in ["warn", i"ERROR"]`, true},
+		{`level not in [i"ERROR"]`, false},
+		{`message contains "sk fu"`, true},
+		{`message contains "DISK"`, false},
+		{`message contains i"DISK"`, true},
+		{`message has "disk"`, true},
+		{`message has "isk"`, false},
+		{`message has "disk full"`, true},
+		{`message has "full disk"`, false},
+		{`message has "disk, full!"`, true},
+		{`message has i"Disk Full"`, true},
+		{`message ~= i"^DISK"`, true},
+		{`host-name has "web 1"`, true},
 	}
 	for _, c := range cases {
 		f, err := Parse(c.src)
@@ -65,7 +81,11 @@ func TestParse_Failure(t *testing.T) {
 		column int
 		msg    string
 	}{
-		{`level`, 6, "expected =, !=, ~=, >, >=, <, <=, in or not in"},
+		{`level`, 6, "expected =, !=, ~=, >, >=, <, <=, in, not in, contains or has"},
+		{`message has "--"`, 13, "has needs a word"},
+		{`message has 5`, 13, "expected a double-quoted string"},
+		{`message contains i"x`, 19, "unterminated string"},
+		{`level = i`, 9, "expected a double-quoted string"},
 		{`level =`, 8, "expected a double-quoted string"},
 		{`level = error`, 9, "expected a double-quoted string"},
 		{`level = "error`, 9, "unterminated string"},
@@ -125,6 +145,7 @@ func FuzzParse(f *testing.F) {
 		"`weird key` not in [\"\\u00e9\"]", `((((a = "b"))))`, `a ~= "(?i)x{1000}"`,
 		`not not not a = "\"\\"`, "a = \"\xff\"", `a in [`, `"unterminated`,
 		`status >= 500`, `x < -1.5 or y <= "2"`, `n > 1e400`, `n = 42`,
+		`msg has "disk full"`, `msg has i"Été"`, `msg contains i"X"`, `a in [i"x", "Y"]`, `a ~= i"^x"`, `a = i"`,
 	} {
 		f.Add(s)
 	}

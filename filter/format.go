@@ -39,11 +39,15 @@ func format(b *strings.Builder, n node) {
 		b.WriteString("`" + n.field + "`")
 		switch n.op {
 		case opEq:
-			b.WriteString(" = " + quote(n.value))
+			b.WriteString(" = " + quoteFold(n.value, n.fold))
 		case opNe:
-			b.WriteString(" != " + quote(n.value))
+			b.WriteString(" != " + quoteFold(n.value, n.fold))
 		case opRe:
 			b.WriteString(" ~= " + quote(n.value))
+		case opContains:
+			b.WriteString(" contains " + quoteFold(n.value, n.fold))
+		case opHas:
+			b.WriteString(" has " + quoteFold(n.value, n.fold))
 		case opGt, opGe, opLt, opLe:
 			b.WriteString(" " + n.op.symbol() + " " + n.value)
 		case opIn, opNotIn:
@@ -52,15 +56,26 @@ func format(b *strings.Builder, n node) {
 			} else {
 				b.WriteString(" not in [")
 			}
-			vals := make([]string, 0, len(n.set))
+			vals := make([]string, 0, len(n.set)+len(n.folded))
 			for v := range n.set {
 				vals = append(vals, quote(v))
+			}
+			for v := range n.folded {
+				vals = append(vals, quoteFold(v, true))
 			}
 			sort.Strings(vals)
 			b.WriteString(strings.Join(vals, ", "))
 			b.WriteByte(']')
 		}
 	}
+}
+
+// quoteFold is quote, marked i"..." when compared ignoring case.
+func quoteFold(s string, fold bool) string {
+	if fold {
+		return "i" + quote(s)
+	}
+	return quote(s)
 }
 
 // quote writes s as a filter string: JSON escapes only, so that the lexer

@@ -22,6 +22,11 @@ import (
 type LogStore interface {
 	Append(ctx context.Context, stream string, recs []flowg.Record) error
 	Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
+	// Scan visits every record of q's window that matches its filter, from
+	// workers goroutines at once (part is 0 to workers-1), with fields valid
+	// only during the call; past maxScan entries read it fails with
+	// flowg.ErrLimit.
+	Scan(ctx context.Context, q flowg.Query, maxScan int64, workers int, visit func(part int, ts time.Time, fields map[string]string) error) (int64, error)
 	Subscribe(stream string) flowg.Subscription
 	Streams() []string
 	Usage(stream string) flowg.StreamUsage
@@ -83,17 +88,30 @@ type Limits struct {
 	// parsed and stored at once; past it ingest answers 429 with
 	// Retry-After. Default 64 MiB.
 	MaxIngestInFlight int64
+	// MaxStatsScan bounds the records and index entries one stats or
+	// fields question reads; past it the answer is 422. Default 50,000,000.
+	MaxStatsScan int64
+	// MaxStatsGroups bounds the groups of one stats answer (buckets times
+	// by values); past it the answer is 422. Default 10,000.
+	MaxStatsGroups int
+	// MaxStatsInFlight bounds the stats and fields questions computed at
+	// once; others wait their turn. Default 4.
+	MaxStatsInFlight int
 }
 
 // DefaultLimits returns the documented limits.
 func DefaultLimits() Limits {
 	return Limits{MaxBodyBytes: 8 << 20, MaxQueryLimit: 10_000, MaxWatchers: 256,
-		LoginFailuresPerUser: 10, LoginFailuresPerAddr: 30, MaxIngestInFlight: 64 << 20}
+		LoginFailuresPerUser: 10, LoginFailuresPerAddr: 30, MaxIngestInFlight: 64 << 20,
+		MaxStatsScan: 50_000_000, MaxStatsGroups: 10_000, MaxStatsInFlight: 4}
 }
 
 // RegisterFlags registers the login throttle's flags
-// (--auth-login-failures-per-user and --auth-login-failures-per-address).
+// (--auth-login-failures-per-user and --auth-login-failures-per-address)
+// and the bounds of stats questions (--stats-max-scan, --stats-max-groups).
 func (l *Limits) RegisterFlags(fs *flag.FlagSet) {
+	fs.Int64Var(&l.MaxStatsScan, "stats-max-scan", l.MaxStatsScan, "records a stats or fields question may read before it answers 422")
+	fs.IntVar(&l.MaxStatsGroups, "stats-max-groups", l.MaxStatsGroups, "groups a stats answer may hold before it answers 422")
 	fs.IntVar(&l.LoginFailuresPerUser, "auth-login-failures-per-user", l.LoginFailuresPerUser, "failed logins a minute allowed for one user name before logins for it answer 429")
 	fs.IntVar(&l.LoginFailuresPerAddr, "auth-login-failures-per-address", l.LoginFailuresPerAddr, "failed logins a minute allowed from one IP address before its logins answer 429")
 }
@@ -102,6 +120,12 @@ func (l *Limits) RegisterFlags(fs *flag.FlagSet) {
 func (l Limits) Validate() error {
 	if l.LoginFailuresPerUser < 1 {
 		return fmt.Errorf("--auth-login-failures-per-user %d: must be at least 1", l.LoginFailuresPerUser)
+	}
+	if l.MaxStatsScan < 1 {
+		return fmt.Errorf("--stats-max-scan %d: must be at least 1", l.MaxStatsScan)
+	}
+	if l.MaxStatsGroups < 1 {
+		return fmt.Errorf("--stats-max-groups %d: must be at least 1", l.MaxStatsGroups)
 	}
 	if l.LoginFailuresPerAddr < 1 {
 		return fmt.Errorf("--auth-login-failures-per-address %d: must be at least 1", l.LoginFailuresPerAddr)
@@ -150,6 +174,7 @@ type API struct {
 	loginByUser, loginByAddr *throttle
 	loginsInFlight           inFlight
 	inflight                 *semaphore.Weighted // bytes of ingest bodies in flight
+	questions                *semaphore.Weighted // stats and fields questions being computed
 }
 
 // orDefault sets *v to d when it is not positive.
@@ -171,6 +196,9 @@ func New(cfg Config) (*API, error) {
 	orDefault(&l.LoginFailuresPerUser, d.LoginFailuresPerUser)
 	orDefault(&l.LoginFailuresPerAddr, d.LoginFailuresPerAddr)
 	orDefault(&l.MaxIngestInFlight, d.MaxIngestInFlight)
+	orDefault(&l.MaxStatsScan, d.MaxStatsScan)
+	orDefault(&l.MaxStatsGroups, d.MaxStatsGroups)
+	orDefault(&l.MaxStatsInFlight, d.MaxStatsInFlight)
 	orDefault(&cfg.Heartbeat, 15*time.Second)
 	// One body never holds more than the whole budget of bodies in flight.
 	l.MaxBodyBytes = min(l.MaxBodyBytes, l.MaxIngestInFlight)
@@ -181,6 +209,7 @@ func New(cfg Config) (*API, error) {
 	a.loginByUser = newThrottle("user", cfg.Limits.LoginFailuresPerUser, a.log)
 	a.loginByAddr = newThrottle("address", cfg.Limits.LoginFailuresPerAddr, a.log)
 	a.inflight = semaphore.NewWeighted(cfg.Limits.MaxIngestInFlight)
+	a.questions = semaphore.NewWeighted(int64(cfg.Limits.MaxStatsInFlight))
 	a.m = newMetrics(cfg.Registerer)
 	return a, nil
 }

@@ -123,29 +123,35 @@ func parseFilterParam(r *http.Request) (*filter.Filter, error) {
 	return f, nil
 }
 
+// parseWindow reads the stream and the parameters that select records:
+// from, to and filter.
+func parseWindow(r *http.Request) (flowg.Query, error) {
+	q := flowg.Query{Stream: r.PathValue("stream")}
+	var err error
+	now := time.Now()
+	if q.From, err = parseTimeParam(r, "from", now); err != nil {
+		return q, err
+	}
+	if q.To, err = parseTimeParam(r, "to", now); err != nil {
+		return q, err
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return q, errorf(http.StatusBadRequest, "from must be before to")
+	}
+	q.Filter, err = parseFilterParam(r)
+	return q, err
+}
+
 func (a *API) query(w http.ResponseWriter, r *http.Request) {
 	if !a.checkParams(w, r, "from", "to", "filter", "limit", "order", "cursor") {
 		return
 	}
-	q := flowg.Query{Stream: r.PathValue("stream"), Limit: 100}
-	var err error
-	now := time.Now()
-	if q.From, err = parseTimeParam(r, "from", now); err != nil {
+	q, err := parseWindow(r)
+	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	if q.To, err = parseTimeParam(r, "to", now); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
-		a.writeError(w, r, errorf(http.StatusBadRequest, "from must be before to"))
-		return
-	}
-	if q.Filter, err = parseFilterParam(r); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
+	q.Limit = 100
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > a.cfg.Limits.MaxQueryLimit {

@@ -10,6 +10,7 @@ import (
 
 	flowg "github.com/flowg-server/flowg-server"
 	"github.com/flowg-server/flowg-server/filter"
+	"github.com/flowg-server/flowg-server/stats"
 )
 
 // apiError is an error with the status code it answers with.
@@ -28,11 +29,12 @@ func errorf(status int, format string, args ...any) error {
 func statusOf(err error) int {
 	var ae *apiError
 	var se *filter.SyntaxError
+	var sse *stats.SyntaxError
 	var mb *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
 		return ae.status
-	case errors.As(err, &se), errors.Is(err, flowg.ErrInvalid), errors.Is(err, flowg.ErrBadCursor),
+	case errors.As(err, &se), errors.As(err, &sse), errors.Is(err, flowg.ErrInvalid), errors.Is(err, flowg.ErrBadCursor),
 		errors.Is(err, flowg.ErrUnknownRole):
 		return http.StatusBadRequest
 	case errors.As(err, &mb), errors.Is(err, flowg.ErrTooLarge):
@@ -43,6 +45,8 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, flowg.ErrBuiltin):
 		return http.StatusForbidden
+	case errors.Is(err, flowg.ErrLimit), errors.Is(err, stats.ErrTooManyGroups):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, flowg.ErrClosed), errors.Is(err, flowg.ErrBusy):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, flowg.ErrDiskFull):

@@ -45,6 +45,8 @@ func (a *API) publicRoutes() []route {
 		{"PUT", ElasticPrefix + "/{index}/_bulk", scoped, flowg.ScopeSendLogs, a.elasticBulk},
 		{"GET", "/api/v1/streams/{stream}/logs", scoped, flowg.ScopeReadStreams, a.query},
 		{"GET", "/api/v1/streams/{stream}/logs/watch", scoped, flowg.ScopeReadStreams, a.watch},
+		{"GET", "/api/v1/streams/{stream}/stats", scoped, flowg.ScopeReadStreams, a.stats},
+		{"GET", "/api/v1/streams/{stream}/fields", scoped, flowg.ScopeReadStreams, a.fields},
 
 		{"GET", "/api/v1/streams", scoped, flowg.ScopeReadStreams, a.listStreams},
 		{"GET", "/api/v1/streams/{stream}", scoped, flowg.ScopeReadStreams, a.getStream},

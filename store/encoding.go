@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+	"unsafe"
 
 	flowg "github.com/flowg-server/flowg-server"
 )
@@ -133,36 +134,50 @@ func encodeFields(fields map[string]string) []byte {
 var errCorrupt = errors.New("corrupt record value")
 
 func decodeFields(b []byte) (map[string]string, error) {
+	fields := map[string]string{}
+	if err := decodeFieldsInto(b, fields, false); err != nil {
+		return nil, err
+	}
+	return fields, nil
+}
+
+// decodeFieldsInto decodes like decodeFields into m, cleared first. With
+// alias the strings point into b instead of being copies: a scan reads
+// millions of records and keeps a few values, so it copies only those.
+func decodeFieldsInto(b []byte, m map[string]string, alias bool) error {
+	clear(m)
 	n, w := binary.Uvarint(b)
 	if w <= 0 || n > uint64(len(b)) {
-		return nil, errCorrupt
+		return errCorrupt
 	}
 	b = b[w:]
-	fields := make(map[string]string, n)
 	next := func() (string, error) {
 		l, w := binary.Uvarint(b)
 		if w <= 0 || l > uint64(len(b)-w) {
 			return "", errCorrupt
 		}
-		s := string(b[w : w+int(l)])
+		v := b[w : w+int(l)]
 		b = b[w+int(l):]
-		return s, nil
+		if alias {
+			return unsafe.String(unsafe.SliceData(v), len(v)), nil
+		}
+		return string(v), nil
 	}
 	for range n {
 		k, err := next()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		v, err := next()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		fields[k] = v
+		m[k] = v
 	}
 	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(b))
+		return fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(b))
 	}
-	return fields, nil
+	return nil
 }
 
 // usage is the persisted form of a stream's usage.

@@ -6,12 +6,71 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/sync/errgroup"
 
 	flowg "github.com/flowg-server/flowg-server"
 )
+
+// plan is how a query reads its stream: the key prefix it iterates (the
+// stream's data, or an index on one of the filter's equalities) and the
+// record IDs it covers, [lo, hi).
+type plan struct {
+	stream   string
+	prefix   []byte
+	viaIndex bool
+	lo, hi   recordID
+}
+
+func (s *LogStore) plan(q flowg.Query) (plan, error) {
+	settings, ok := s.cfg.Stream(q.Stream)
+	if !ok {
+		return plan{}, fmt.Errorf("stream %q: %w", q.Stream, flowg.ErrNotFound)
+	}
+	p := plan{stream: q.Stream, prefix: dataPrefix(q.Stream)}
+	if !q.From.IsZero() {
+		putBE(p.lo[:8], tsOf(q.From))
+	}
+	for i := range p.hi {
+		p.hi[i] = 0xff
+	}
+	if !q.To.IsZero() {
+		p.hi = recordID{}
+		putBE(p.hi[:8], tsOf(q.To))
+	}
+	for _, eq := range q.Filter.Equalities() {
+		if slices.Contains(settings.IndexedFields, eq.Field) {
+			p.prefix, p.viaIndex = indexPrefix(q.Stream, eq.Field, eq.Value), true
+			break
+		}
+	}
+	return p, nil
+}
+
+// bounds are the first key in the plan and the first key past it.
+func (p plan) bounds() (lower, upper []byte) {
+	return append(slices.Clip(p.prefix), p.lo[:]...), append(slices.Clip(p.prefix), p.hi[:]...)
+}
+
+// value calls fn with the record the iterator stands on (through the index
+// entry when the plan reads an index); found is false when retention
+// deleted the record since the index entry was read. The bytes are valid
+// only during fn.
+func (p plan) value(txn *badger.Txn, it *badger.Iterator, id recordID, fn func([]byte) error) (found bool, err error) {
+	item := it.Item()
+	if p.viaIndex {
+		item, err = txn.Get(dataKeyID(p.stream, id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+	}
+	return true, item.Value(fn)
+}
 
 // Query answers q from the log database. A page ends when it holds Limit
 // records or when it has read the store's scan budget of entries, so that one
@@ -20,19 +79,9 @@ import (
 func (s *LogStore) Query(ctx context.Context, q flowg.Query) (flowg.Page, error) {
 	start := time.Now()
 	defer func() { s.m.querySeconds.Observe(time.Since(start).Seconds()) }()
-	if _, ok := s.cfg.Stream(q.Stream); !ok {
-		return flowg.Page{}, fmt.Errorf("stream %q: %w", q.Stream, flowg.ErrNotFound)
-	}
-	var lo, hi recordID // [lo, hi)
-	if !q.From.IsZero() {
-		putBE(lo[:8], tsOf(q.From))
-	}
-	for i := range hi {
-		hi[i] = 0xff
-	}
-	if !q.To.IsZero() {
-		hi = recordID{}
-		putBE(hi[:8], tsOf(q.To))
+	p, err := s.plan(q)
+	if err != nil {
+		return flowg.Page{}, err
 	}
 	if q.Cursor != "" {
 		id, err := decodeCursor(q.Cursor)
@@ -43,27 +92,19 @@ func (s *LogStore) Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
 			if !increment(&id) {
 				return flowg.Page{}, nil
 			}
-			lo = maxID(lo, id)
+			p.lo = maxID(p.lo, id)
 		} else {
-			hi = minID(hi, id)
+			p.hi = minID(p.hi, id)
 		}
 	}
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
-	settings, _ := s.cfg.Stream(q.Stream)
-	prefix, viaIndex := dataPrefix(q.Stream), false
-	for _, eq := range q.Filter.Equalities() {
-		if slices.Contains(settings.IndexedFields, eq.Field) {
-			prefix, viaIndex = indexPrefix(q.Stream, eq.Field, eq.Value), true
-			break
-		}
-	}
 	var page flowg.Page
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: !q.Ascending, PrefetchValues: false})
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p.prefix, Reverse: !q.Ascending, PrefetchValues: false})
 		defer it.Close()
-		lower, upper := append(slices.Clip(prefix), lo[:]...), append(slices.Clip(prefix), hi[:]...)
+		lower, upper := p.bounds()
 		if q.Ascending {
 			it.Seek(lower)
 		} else {
@@ -93,27 +134,15 @@ func (s *LogStore) Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
 				return ctx.Err()
 			}
 			page.Scanned++
-			var val []byte
-			var err error
-			if viaIndex {
-				item, gerr := txn.Get(dataKeyID(q.Stream, id))
-				if errors.Is(gerr, badger.ErrKeyNotFound) {
-					continue // deleted by retention since the index entry was read
-				} else if gerr != nil {
-					return gerr
-				}
-				val, err = item.ValueCopy(nil)
-			} else {
-				err = it.Item().Value(func(v []byte) error { val = v; return nil })
-			}
-			if err != nil {
+			var fields map[string]string
+			_, err := p.value(txn, it, id, func(v []byte) (err error) {
+				fields, err = decodeFields(v)
 				return err
-			}
-			fields, err := decodeFields(val)
+			})
 			if err != nil {
 				return fmt.Errorf("record %x of stream %q: %w", id, q.Stream, err)
 			}
-			if q.Filter.Match(fields) {
+			if fields != nil && q.Filter.Match(fields) {
 				page.Records = append(page.Records, flowg.Record{Timestamp: timeOf(id.ts()), Fields: fields})
 			}
 		}
@@ -121,4 +150,96 @@ func (s *LogStore) Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
 	})
 	s.m.scannedRecords.Add(float64(page.Scanned))
 	return page, err
+}
+
+// Scan calls visit for every record of q's window (From, To) that matches
+// q.Filter, in no particular order; Limit, Cursor and Ascending play no
+// part. The window is cut into workers parts read at once, and visit is
+// called with the part's number (0 to workers-1): a caller keeps its state
+// per part and joins the parts at the end. The fields given to visit are
+// valid only during the call (they point into the database's buffers): a
+// caller copies what it keeps. Scan reads at most maxScan records and index
+// entries in all; past that it fails with flowg.ErrLimit. It returns the
+// entries read.
+func (s *LogStore) Scan(ctx context.Context, q flowg.Query, maxScan int64, workers int, visit func(part int, ts time.Time, fields map[string]string) error) (scanned int64, err error) {
+	start := time.Now()
+	defer func() { s.m.querySeconds.Observe(time.Since(start).Seconds()) }()
+	p, err := s.plan(q)
+	if err != nil {
+		return 0, err
+	}
+	// Cut the stream's time range inside the window evenly.
+	u := s.streamUsage(q.Stream)
+	if u.records == 0 {
+		return 0, nil
+	}
+	lo, hi := max(p.lo.ts(), u.oldest), min(p.hi.ts(), u.newest+1)
+	if lo >= hi {
+		return 0, nil
+	}
+	workers = max(1, min(workers, int((hi-lo+999_999)/1_000_000))) // parts of 1 ms at least
+	var total atomic.Int64
+	g, ctx := errgroup.WithContext(ctx)
+	for w := range workers {
+		part := p
+		if w > 0 {
+			part.lo = recordID{}
+			putBE(part.lo[:8], lo+(hi-lo)/uint64(workers)*uint64(w))
+		}
+		if w < workers-1 {
+			part.hi = recordID{}
+			putBE(part.hi[:8], lo+(hi-lo)/uint64(workers)*uint64(w+1))
+		}
+		g.Go(func() error {
+			return s.db.View(func(txn *badger.Txn) error {
+				return part.scan(ctx, txn, &total, maxScan, func(ts time.Time, fields map[string]string) error {
+					if !q.Filter.Match(fields) {
+						return nil
+					}
+					return visit(w, ts, fields)
+				})
+			})
+		})
+	}
+	err = g.Wait()
+	s.m.scannedRecords.Add(float64(total.Load()))
+	return min(total.Load(), maxScan), err
+}
+
+// scan reads the records of p in key order, counting entries against the
+// budget shared by the parts of one Scan.
+func (p plan) scan(ctx context.Context, txn *badger.Txn, total *atomic.Int64, maxScan int64, fn func(time.Time, map[string]string) error) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: p.prefix, PrefetchValues: false})
+	defer it.Close()
+	lower, upper := p.bounds()
+	fields := map[string]string{}
+	n := 0
+	for it.Seek(lower); it.Valid(); it.Next() {
+		key := it.Item().Key()
+		if bytes.Compare(key, upper) >= 0 {
+			break
+		}
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if total.Add(1024) > maxScan {
+				return fmt.Errorf("%w: the question reads more than %d records; narrow from, to or the filter", flowg.ErrLimit, maxScan)
+			}
+		}
+		id := idOf(key)
+		_, err := p.value(txn, it, id, func(v []byte) error {
+			if err := decodeFieldsInto(v, fields, true); err != nil {
+				return fmt.Errorf("record %x of stream %q: %w", id, p.stream, err)
+			}
+			return fn(timeOf(id.ts()), fields)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if total.Add(int64(n%1024)) > maxScan {
+		return fmt.Errorf("%w: the question reads more than %d records; narrow from, to or the filter", flowg.ErrLimit, maxScan)
+	}
+	return nil
 }

@@ -1,0 +1,231 @@
+package httpapi
+
+import (
+	"math"
+	"net/http"
+	"runtime"
+	"strconv"
+	"time"
+
+	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/stats"
+)
+
+// statsRowJSON is one group of a stats answer.
+type statsRowJSON struct {
+	Time   string              `json:"time,omitempty"`
+	By     map[string]string   `json:"by,omitempty"`
+	Values map[string]*float64 `json:"values"`
+}
+
+// scan runs one question over the records q selects, one visitor per part
+// of the window, once the node has room for another question.
+func (a *API) scan(r *http.Request, q flowg.Query, parts int, visit func(part int, ts time.Time, fields map[string]string) error) (int64, error) {
+	if err := a.questions.Acquire(r.Context(), 1); err != nil {
+		return 0, err
+	}
+	defer a.questions.Release(1)
+	return a.cfg.Logs.Scan(r.Context(), q, a.cfg.Limits.MaxStatsScan, parts, visit)
+}
+
+// stats answers a question about the records of a window: functions
+// (count, count_distinct, min, max, sum, avg, quantiles) grouped by fields
+// and time buckets.
+func (a *API) stats(w http.ResponseWriter, r *http.Request) {
+	if !a.checkParams(w, r, "from", "to", "filter", "stats", "by", "step", "top") {
+		return
+	}
+	q, err := parseWindow(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var question stats.Question
+	if question.Funcs, err = stats.ParseFuncs(r.URL.Query().Get("stats")); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if question.By, err = stats.ParseBy(r.URL.Query().Get("by")); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	switch s := r.URL.Query().Get("step"); s {
+	case "":
+	case "auto":
+		if q.From.IsZero() {
+			a.writeError(w, r, errorf(http.StatusBadRequest, "step=auto needs from (the window it cuts)"))
+			return
+		}
+		to := q.To
+		if to.IsZero() {
+			to = time.Now()
+		}
+		question.Step = stats.AutoStep(to.Sub(q.From))
+	default:
+		d, err := parseSpan(s)
+		if err != nil || d < time.Millisecond {
+			a.writeError(w, r, errorf(http.StatusBadRequest, "step=%.20q is not auto or a duration of 1ms or more such as 1m, 1h or 1d", s))
+			return
+		}
+		question.Step = d
+	}
+	if s := r.URL.Query().Get("top"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > a.cfg.Limits.MaxStatsGroups {
+			a.writeError(w, r, errorf(http.StatusBadRequest, "top=%.20q is not a whole number from 1 to %d", s, a.cfg.Limits.MaxStatsGroups))
+			return
+		}
+		question.Top = n
+	}
+
+	parts := runtime.GOMAXPROCS(0)
+	aggs, matched := make([]*stats.Aggregator, parts), make([]int64, parts)
+	lim := stats.Limits{MaxGroups: a.cfg.Limits.MaxStatsGroups}
+	for i := range aggs {
+		aggs[i] = stats.New(question, lim)
+	}
+	scanned, err := a.scan(r, q, parts, func(part int, ts time.Time, fields map[string]string) error {
+		matched[part]++
+		return aggs[part].Add(ts, fields)
+	})
+	for i, b := range aggs[1:] {
+		matched[0] += matched[i+1]
+		if err == nil {
+			err = aggs[0].Merge(b)
+		}
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ans := aggs[0].Answer()
+	out := struct {
+		Columns []string       `json:"columns"`
+		Step    string         `json:"step,omitempty"`
+		Rows    []statsRowJSON `json:"rows"`
+		// Records counts the records that matched the filter; Scanned the
+		// records and index entries read.
+		Records     int64           `json:"records"`
+		Scanned     int64           `json:"scanned"`
+		Approximate []string        `json:"approximate,omitempty"`
+		Behind      []originLagJSON `json:"behind,omitempty"`
+	}{Rows: make([]statsRowJSON, 0, len(ans.Rows)), Records: matched[0], Scanned: scanned, Approximate: ans.Approximate}
+	for _, f := range question.Funcs {
+		out.Columns = append(out.Columns, f.Name)
+	}
+	if question.Step > 0 {
+		out.Step = formatStep(question.Step)
+	}
+	for _, row := range ans.Rows {
+		j := statsRowJSON{Values: make(map[string]*float64, len(row.Values))}
+		if question.Step > 0 {
+			j.Time = row.Time.Format(time.RFC3339Nano)
+		}
+		if len(question.By) > 0 {
+			j.By = make(map[string]string, len(question.By))
+			for i, f := range question.By {
+				j.By[f] = row.By[i]
+			}
+		}
+		for i, f := range question.Funcs {
+			if v := row.Values[i]; !math.IsNaN(v) {
+				j.Values[f.Name] = &v
+			} else {
+				j.Values[f.Name] = nil
+			}
+		}
+		out.Rows = append(out.Rows, j)
+	}
+	if a.cfg.Replication != nil {
+		out.Behind = lagJSON(a.cfg.Replication.Lag())
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// formatStep writes a step the way parseSpan reads it: 1m, 1h, 1d.
+func formatStep(d time.Duration) string {
+	for _, u := range []struct {
+		unit string
+		d    time.Duration
+	}{{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}} {
+		if d%u.d == 0 {
+			return strconv.FormatInt(int64(d/u.d), 10) + u.unit
+		}
+	}
+	return d.String()
+}
+
+// Bounds of the fields summary.
+const (
+	maxFieldNames  = 1000
+	maxFieldValues = 1000
+	maxFieldTop    = 100
+)
+
+// fields answers with the field names of the records of a window, how many
+// records hold each, and each one's most frequent values: a sidebar.
+func (a *API) fields(w http.ResponseWriter, r *http.Request) {
+	if !a.checkParams(w, r, "from", "to", "filter", "top") {
+		return
+	}
+	q, err := parseWindow(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	top := 5
+	if s := r.URL.Query().Get("top"); s != "" {
+		if top, err = strconv.Atoi(s); err != nil || top < 0 || top > maxFieldTop {
+			a.writeError(w, r, errorf(http.StatusBadRequest, "top=%.20q is not a whole number from 0 to %d", s, maxFieldTop))
+			return
+		}
+	}
+	parts := runtime.GOMAXPROCS(0)
+	tallies := make([]*stats.Fields, parts)
+	for i := range tallies {
+		tallies[i] = stats.NewFields(maxFieldNames, maxFieldValues)
+	}
+	scanned, err := a.scan(r, q, parts, func(part int, _ time.Time, fields map[string]string) error {
+		tallies[part].Add(fields)
+		return nil
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	for _, t := range tallies[1:] {
+		tallies[0].Merge(t)
+	}
+	records, summary, capped := tallies[0].Summary(top)
+	type valueJSON struct {
+		Value string `json:"value"`
+		Count int64  `json:"count"`
+	}
+	type fieldJSON struct {
+		Name     string `json:"name"`
+		Records  int64  `json:"records"`
+		Distinct int    `json:"distinct"`
+		// DistinctAtLeast says the field has more values than the node
+		// tallies; Top then counts the values seen first.
+		DistinctAtLeast bool        `json:"distinct_at_least,omitempty"`
+		Top             []valueJSON `json:"top"`
+	}
+	out := struct {
+		Records      int64           `json:"records"`
+		Scanned      int64           `json:"scanned"`
+		Fields       []fieldJSON     `json:"fields"`
+		FieldsCapped bool            `json:"fields_capped,omitempty"`
+		Behind       []originLagJSON `json:"behind,omitempty"`
+	}{Records: records, Scanned: scanned, Fields: make([]fieldJSON, 0, len(summary)), FieldsCapped: capped}
+	for _, f := range summary {
+		j := fieldJSON{Name: f.Name, Records: f.Records, Distinct: f.Distinct, DistinctAtLeast: f.ValuesCapped, Top: make([]valueJSON, 0, len(f.Top))}
+		for _, v := range f.Top {
+			j.Top = append(j.Top, valueJSON{v.Value, v.Count})
+		}
+		out.Fields = append(out.Fields, j)
+	}
+	if a.cfg.Replication != nil {
+		out.Behind = lagJSON(a.cfg.Replication.Lag())
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,119 @@
+package stats
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Fields tallies the field names of records and the values of each: what a
+// search page's sidebar shows. Its memory is bounded: past MaxNames field
+// names new names are not tallied, and past MaxValues values of one field
+// new values are counted only as others.
+type Fields struct {
+	MaxNames, MaxValues int
+
+	records     int64
+	names       map[string]*tally
+	namesCapped bool
+}
+
+type tally struct {
+	n      int64 // records with the field not empty
+	values map[string]int64
+	others int64 // records whose value came after the values were full
+}
+
+// NewFields returns an empty tally with the given bounds.
+func NewFields(maxNames, maxValues int) *Fields {
+	return &Fields{MaxNames: maxNames, MaxValues: maxValues, names: map[string]*tally{}}
+}
+
+// Add tallies one record.
+func (s *Fields) Add(fields map[string]string) {
+	s.records++
+	for k, v := range fields {
+		if v == "" {
+			continue
+		}
+		t := s.names[k]
+		if t == nil {
+			if len(s.names) >= s.MaxNames {
+				s.namesCapped = true
+				continue
+			}
+			t = &tally{values: map[string]int64{}}
+			s.names[string([]byte(k))] = t
+		}
+		t.add(s.MaxValues, v, 1)
+	}
+}
+
+func (t *tally) add(maxValues int, v string, n int64) {
+	t.n += n
+	if _, ok := t.values[v]; ok {
+		t.values[v] += n
+	} else if len(t.values) < maxValues {
+		t.values[string([]byte(v))] = n
+	} else {
+		t.others += n
+	}
+}
+
+// Merge adds the records tallied by o.
+func (s *Fields) Merge(o *Fields) {
+	s.records += o.records
+	s.namesCapped = s.namesCapped || o.namesCapped
+	for k, ot := range o.names {
+		t := s.names[k]
+		if t == nil {
+			if len(s.names) >= s.MaxNames {
+				s.namesCapped = true
+				continue
+			}
+			t = &tally{values: map[string]int64{}}
+			s.names[k] = t
+		}
+		for v, n := range ot.values {
+			t.add(s.MaxValues, v, n)
+		}
+		t.n += ot.others
+		t.others += ot.others
+	}
+}
+
+// ValueCount is a value and the records that hold it.
+type ValueCount struct {
+	Value string
+	Count int64
+}
+
+// FieldSummary is one field's tally.
+type FieldSummary struct {
+	Name string
+	// Records counts the records where the field is not empty.
+	Records int64
+	// Distinct counts its distinct values; when ValuesCapped it is a lower
+	// bound and Top counts only the values seen before the cap.
+	Distinct     int
+	ValuesCapped bool
+	// Top are the most frequent values, most frequent first.
+	Top []ValueCount
+}
+
+// Summary returns the number of records tallied, every field sorted by
+// name with its top values, and whether some field names were left out.
+func (s *Fields) Summary(top int) (records int64, fields []FieldSummary, namesCapped bool) {
+	for name, t := range s.names {
+		f := FieldSummary{Name: name, Records: t.n, Distinct: len(t.values), ValuesCapped: t.others > 0}
+		for v, n := range t.values {
+			f.Top = append(f.Top, ValueCount{v, n})
+		}
+		slices.SortFunc(f.Top, func(a, b ValueCount) int {
+			return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Value, b.Value))
+		})
+		f.Top = f.Top[:min(top, len(f.Top))]
+		fields = append(fields, f)
+	}
+	slices.SortFunc(fields, func(a, b FieldSummary) int { return cmp.Compare(a.Name, b.Name) })
+	return s.records, fields, s.namesCapped
+}
