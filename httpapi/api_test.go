@@ -33,12 +33,18 @@ type node struct {
 
 func newNode(t *testing.T) *node {
 	t.Helper()
+	return newNodeWith(t, httpapi.Limits{MaxBodyBytes: 1 << 20})
+}
+
+// newNodeWith starts a node with the given limits.
+func newNodeWith(t *testing.T, limits httpapi.Limits) *node {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	st := storetest.Open(t, func(c *store.Config) { c.Registerer = reg })
 	api, err := httpapi.New(httpapi.Config{
 		Logs: st.Logs, Auth: st.Auth, Registerer: reg, Gatherer: reg, Heartbeat: 50 * time.Millisecond,
 		Cluster: staticView{{ID: "n0", Endpoint: "http://127.0.0.1:9113", Status: "alive"}},
-		Limits:  httpapi.Limits{MaxBodyBytes: 1 << 20},
+		Limits:  limits,
 		Logger:  slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

@@ -67,7 +67,7 @@ func httpapiRoutes(n *node) []string {
 	paths := []string{
 		"/api/v1/auth/login", "/api/v1/openapi.json", "/api/v1/streams", "/api/v1/streams/{stream}",
 		"/api/v1/streams/{stream}/logs", "/api/v1/streams/{stream}/logs/struct", "/api/v1/streams/{stream}/logs/text",
-		"/api/v1/streams/{stream}/logs/watch", "/api/v1/users", "/api/v1/users/{name}", "/api/v1/roles",
+		"/api/v1/streams/{stream}/logs/watch", "/api/v1/streams/{stream}/stats", "/api/v1/streams/{stream}/fields", "/api/v1/users", "/api/v1/users/{name}", "/api/v1/roles",
 		"/api/v1/roles/{name}", "/api/v1/tokens", "/api/v1/tokens/{id}", "/api/v1/cluster/nodes",
 		"/api/v1/mesh/services", "/api/v1/mesh/services/{service}",
 		"/v1/logs", "/api/v1/streams/{stream}/otlp/v1/logs", "/loki/api/v1/push", "/api/v1/streams/{stream}/loki/api/v1/push",

@@ -3,6 +3,7 @@ package stats
 import (
 	"cmp"
 	"slices"
+	"strings"
 )
 
 // Fields tallies the field names of records and the values of each: what a
@@ -18,8 +19,12 @@ type Fields struct {
 }
 
 type tally struct {
-	n      int64 // records with the field not empty
-	values map[string]int64
+	n int64 // records with the field not empty
+	// values maps a value to its count in counts. (Not map[string]int64:
+	// an assignment to a map stores its key again, and the keys given to
+	// Add point into buffers that the caller reuses.)
+	values map[string]int
+	counts []int64
 	others int64 // records whose value came after the values were full
 }
 
@@ -41,8 +46,8 @@ func (s *Fields) Add(fields map[string]string) {
 				s.namesCapped = true
 				continue
 			}
-			t = &tally{values: map[string]int64{}}
-			s.names[string([]byte(k))] = t
+			t = &tally{values: map[string]int{}}
+			s.names[strings.Clone(k)] = t
 		}
 		t.add(s.MaxValues, v, 1)
 	}
@@ -50,10 +55,11 @@ func (s *Fields) Add(fields map[string]string) {
 
 func (t *tally) add(maxValues int, v string, n int64) {
 	t.n += n
-	if _, ok := t.values[v]; ok {
-		t.values[v] += n
+	if i, ok := t.values[v]; ok {
+		t.counts[i] += n
 	} else if len(t.values) < maxValues {
-		t.values[string([]byte(v))] = n
+		t.values[strings.Clone(v)] = len(t.counts)
+		t.counts = append(t.counts, n)
 	} else {
 		t.others += n
 	}
@@ -70,11 +76,11 @@ func (s *Fields) Merge(o *Fields) {
 				s.namesCapped = true
 				continue
 			}
-			t = &tally{values: map[string]int64{}}
+			t = &tally{values: map[string]int{}}
 			s.names[k] = t
 		}
-		for v, n := range ot.values {
-			t.add(s.MaxValues, v, n)
+		for v, i := range ot.values {
+			t.add(s.MaxValues, v, ot.counts[i])
 		}
 		t.n += ot.others
 		t.others += ot.others
@@ -105,8 +111,8 @@ type FieldSummary struct {
 func (s *Fields) Summary(top int) (records int64, fields []FieldSummary, namesCapped bool) {
 	for name, t := range s.names {
 		f := FieldSummary{Name: name, Records: t.n, Distinct: len(t.values), ValuesCapped: t.others > 0}
-		for v, n := range t.values {
-			f.Top = append(f.Top, ValueCount{v, n})
+		for v, i := range t.values {
+			f.Top = append(f.Top, ValueCount{v, t.counts[i]})
 		}
 		slices.SortFunc(f.Top, func(a, b ValueCount) int {
 			return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Value, b.Value))

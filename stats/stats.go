@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
@@ -109,7 +110,7 @@ func (a *Aggregator) Add(ts time.Time, fields map[string]string) error {
 		}
 		g = &group{bucket: bucket, by: make([]string, len(a.q.By)), accs: make([]acc, len(a.q.Funcs))}
 		for i, f := range a.q.By {
-			g.by[i] = string([]byte(fields[f])) // a copy: fields may be reused
+			g.by[i] = strings.Clone(fields[f]) // a copy: fields may be reused
 		}
 		a.groups[string(a.key)] = g
 	}
@@ -148,7 +149,7 @@ func (a *Aggregator) add(i int, c *acc, f Func, v string) {
 			c.hll.Insert([]byte(v))
 			return
 		}
-		c.set[string([]byte(v))] = struct{}{}
+		c.set[strings.Clone(v)] = struct{}{}
 		a.exact++
 		return
 	}
