@@ -33,20 +33,24 @@ type node struct {
 
 func newNode(t *testing.T) *node {
 	t.Helper()
-	return newNodeWith(t, httpapi.Limits{MaxBodyBytes: 1 << 20})
+	return newNodeWith(t, nil)
 }
 
-// newNodeWith starts a node with the given limits.
-func newNodeWith(t *testing.T, limits httpapi.Limits) *node {
+// newNodeWith starts a node whose API configuration edit changes.
+func newNodeWith(t *testing.T, edit func(*httpapi.Config)) *node {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	st := storetest.Open(t, func(c *store.Config) { c.Registerer = reg })
-	api, err := httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Logs: st.Logs, Auth: st.Auth, Registerer: reg, Gatherer: reg, Heartbeat: 50 * time.Millisecond,
 		Cluster: staticView{{ID: "n0", Endpoint: "http://127.0.0.1:9113", Status: "alive"}},
-		Limits:  limits,
+		Limits:  httpapi.Limits{MaxBodyBytes: 1 << 20},
 		Logger:  slog.New(slog.DiscardHandler),
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	api, err := httpapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

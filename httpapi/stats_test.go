@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	flowg "github.com/flowg-server/flowg-server"
 	"github.com/flowg-server/flowg-server/httpapi"
 )
 
@@ -99,6 +100,31 @@ func TestStats_Questions(t *testing.T) {
 	}
 }
 
+type behindOne struct{}
+
+func (behindOne) Lag() []flowg.OriginLag {
+	return []flowg.OriginLag{{Origin: "n1@x", NodeID: "n1", Records: 7, Seconds: 2}}
+}
+
+// TestStats_SaysWhatItIsBehind: like a page, an aggregate names the
+// origins whose latest records this node lacks.
+func TestStats_SaysWhatItIsBehind(t *testing.T) {
+	n := newNodeWith(t, func(c *httpapi.Config) { c.Replication = behindOne{} })
+	ingestServices(n)
+	for _, path := range []string{"/api/v1/streams/app/stats", "/api/v1/streams/app/fields"} {
+		var out struct {
+			Behind []struct {
+				NodeID  string `json:"node_id"`
+				Records int
+			}
+		}
+		n.call("GET", path, "", "", 200, &out)
+		if len(out.Behind) != 1 || out.Behind[0].NodeID != "n1" || out.Behind[0].Records != 7 {
+			t.Errorf("%s: behind %+v", path, out.Behind)
+		}
+	}
+}
+
 func TestStats_Fields(t *testing.T) {
 	n := newNode(t)
 	ingestServices(n)
@@ -131,7 +157,7 @@ func TestStats_Fields(t *testing.T) {
 }
 
 func TestStats_Refusals(t *testing.T) {
-	n := newNodeWith(t, httpapi.Limits{MaxStatsGroups: 5, MaxStatsScan: 50})
+	n := newNodeWith(t, func(c *httpapi.Config) { c.Limits.MaxStatsGroups, c.Limits.MaxStatsScan = 5, 50 })
 	ingestServices(n)
 	for _, tc := range []struct {
 		query string
