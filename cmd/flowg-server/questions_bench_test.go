@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowg-server/flowg-server/internal/dataset"
+)
+
+// victoriaLogs is the path of the VictoriaLogs binary, built once from the
+// Go module proxy and cached (scripts/victorialogs.sh).
+func victoriaLogs(b *testing.B) string {
+	b.Helper()
+	out, err := exec.Command("bash", "../../scripts/victorialogs.sh").Output()
+	if err != nil {
+		b.Fatalf("scripts/victorialogs.sh: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// vlProc is a running VictoriaLogs.
+type vlProc struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startVictoriaLogs(b *testing.B, bin, dir string) *vlProc {
+	b.Helper()
+	addr := freeAddr(b)
+	cmd := exec.Command(bin, "-storageDataPath="+filepath.Join(dir, "vl"), "-httpListenAddr="+addr, "-loggerLevel=ERROR", "-retentionPeriod=100y")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	eventually(b, 20*time.Second, "VictoriaLogs answers /health", func() bool {
+		resp, err := http.Get("http://" + addr + "/health")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	})
+	return &vlProc{cmd, addr}
+}
+
+// post sends the bodies to url from clients at once, headers on each.
+func postAll(b *testing.B, url string, bodies [][]byte, clients int, header http.Header) {
+	b.Helper()
+	var wg sync.WaitGroup
+	var next sync.Mutex
+	i := 0
+	for range clients {
+		wg.Go(func() {
+			for {
+				next.Lock()
+				j := i
+				i++
+				next.Unlock()
+				if j >= len(bodies) {
+					return
+				}
+				req, _ := http.NewRequest("POST", url, bytes.NewReader(bodies[j]))
+				req.Header = header.Clone()
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode/100 != 2 {
+					b.Errorf("POST %s: %s", url, resp.Status)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// waitIdle waits until a process uses less than 5% of a core, up to limit.
+func waitIdle(b *testing.B, pid int, limit time.Duration) {
+	last := cpuSeconds(b, pid)
+	for end := time.Now().Add(limit); time.Now().Before(end); {
+		time.Sleep(time.Second)
+		now := cpuSeconds(b, pid)
+		if now-last < 0.05 {
+			return
+		}
+		last = now
+	}
+}
+
+// BenchmarkQuestions asks flowg-server and VictoriaLogs the same questions
+// of the same 2,000,000 seeded records (internal/dataset) spread over one
+// day: errors per service over the whole range, a per-minute histogram of
+// the day, p99 latency per service, the top 10 hosts. Each question is
+// asked 9 times of each server in alternation after one warm-up; it reports
+// p50 and p99 latency and server CPU per question, and flowg's p50 as a
+// ratio of VictoriaLogs' (target ≤ 1.0). The answers are checked against
+// each other: the same counts per service.
+func BenchmarkQuestions(b *testing.B) {
+	vlBin := victoriaLogs(b)
+	bin := benchBin(b)
+	for range b.N {
+		withBin(bin, func() { benchQuestions(b, vlBin) })
+	}
+}
+
+func benchQuestions(b *testing.B, vlBin string) {
+	const total, batch = 2_000_000, 500
+	to := time.Now().UTC().Truncate(time.Minute)
+	from := to.Add(-24 * time.Hour)
+	gen := dataset.New(1, total, from, to)
+	var bodies [][]byte
+	raw := 0
+	for {
+		var body []byte
+		for range batch {
+			rec, ok := gen.Next()
+			if !ok {
+				break
+			}
+			body = append(rec.AppendJSON(body), '\n')
+		}
+		if len(body) == 0 {
+			break
+		}
+		raw += len(body)
+		bodies = append(bodies, body)
+	}
+
+	dir := b.TempDir()
+	httpAddr, mgmtAddr := freeAddr(b), freeAddr(b)
+	fl := start(b, dir, nil, httpAddr, mgmtAddr, nodeArgs(dir, 0, httpAddr, mgmtAddr)...)
+	tok := fl.login("root", "root")
+	vl := startVictoriaLogs(b, vlBin, dir)
+
+	t0 := time.Now()
+	postAll(b, "http://"+httpAddr+"/api/v1/streams/bench/logs/struct", bodies, 8,
+		http.Header{"Content-Type": {"application/x-ndjson"}, "Authorization": {"Bearer " + tok}})
+	flIngest := time.Since(t0)
+	t0 = time.Now()
+	postAll(b, "http://"+vl.addr+"/insert/jsonline?_time_field=timestamp&_msg_field=message&_stream_fields=service", bodies, 8, http.Header{})
+	vlIngest := time.Since(t0)
+	if resp, err := http.Get("http://" + vl.addr + "/internal/force_flush"); err == nil {
+		resp.Body.Close()
+	}
+	bodies = nil
+	waitIdle(b, fl.cmd.Process.Pid, 60*time.Second)
+	waitIdle(b, vl.cmd.Process.Pid, 60*time.Second)
+	fmt.Printf("questions: %d records (%d B of NDJSON each on average) over one day; ingest took %.1f s on flowg-server, %.1f s on VictoriaLogs\n",
+		total, raw/total, flIngest.Seconds(), vlIngest.Seconds())
+
+	window := url.Values{"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
+	questions := []struct {
+		name   string
+		flowg  url.Values
+		logsQL string
+	}{
+		{"errors per service", url.Values{"filter": {`level = "error"`}, "by": {"service"}}, `level:=error | stats by (service) count() as n`},
+		{"per-minute histogram of the day", url.Values{"step": {"1m"}}, `* | stats by (_time:1m) count() as n`},
+		{"p99 latency per service", url.Values{"by": {"service"}, "stats": {"p99(latency)"}}, `* | stats by (service) quantile(0.99, latency) as p99`},
+		{"top 10 hosts", url.Values{"by": {"host"}, "top": {"10"}}, `* | top 10 (host)`},
+	}
+	askFlowg := func(q url.Values) []byte {
+		for k, v := range window {
+			q[k] = v
+		}
+		code, body := fl.request(tok, "GET", "/api/v1/streams/bench/stats?"+q.Encode(), "")
+		if code != 200 {
+			b.Fatalf("flowg-server %v: %d %s", q, code, body)
+		}
+		return body
+	}
+	askVL := func(logsQL string) []byte {
+		q := url.Values{"query": {logsQL}, "start": window["from"], "end": window["to"]}
+		resp, err := http.Get("http://" + vl.addr + "/select/logsql/query?" + q.Encode())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			b.Fatalf("VictoriaLogs %s: %s %s", logsQL, resp.Status, body)
+		}
+		return body
+	}
+	const rounds = 9
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("questions: load average %s", load)
+	fmt.Printf("%-34s %28s %28s %8s\n", "question", "flowg-server p50/p99 (CPU)", "VictoriaLogs p50/p99 (CPU)", "p50 ×")
+	for qi, q := range questions {
+		askFlowg(q.flowg)
+		askVL(q.logsQL) // warm-up
+		var flLat, vlLat []time.Duration
+		var flCPU, vlCPU float64
+		var flAns, vlAns []byte
+		for range rounds {
+			c := cpuSeconds(b, fl.cmd.Process.Pid)
+			t := time.Now()
+			flAns = askFlowg(q.flowg)
+			flLat = append(flLat, time.Since(t))
+			flCPU += cpuSeconds(b, fl.cmd.Process.Pid) - c
+			c = cpuSeconds(b, vl.cmd.Process.Pid)
+			t = time.Now()
+			vlAns = askVL(q.logsQL)
+			vlLat = append(vlLat, time.Since(t))
+			vlCPU += cpuSeconds(b, vl.cmd.Process.Pid) - c
+		}
+		slices.Sort(flLat)
+		slices.Sort(vlLat)
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		ratio := float64(flLat[rounds/2]) / float64(vlLat[rounds/2])
+		fmt.Printf("%-34s %10.1f/%6.1f ms (%4.0f ms) %10.1f/%6.1f ms (%4.0f ms) %7.2f×\n", q.name,
+			ms(flLat[rounds/2]), ms(flLat[rounds-1]), flCPU/rounds*1000, ms(vlLat[rounds/2]), ms(vlLat[rounds-1]), vlCPU/rounds*1000, ratio)
+		b.ReportMetric(ratio, fmt.Sprintf("q%d-p50-vs-vlogs", qi+1))
+		if qi == 0 {
+			checkErrorsPerService(b, flAns, vlAns)
+		}
+	}
+}
+
+// checkErrorsPerService compares the two servers' counts of errors per
+// service.
+func checkErrorsPerService(b *testing.B, flAns, vlAns []byte) {
+	var fl struct {
+		Rows []struct {
+			By     map[string]string
+			Values map[string]float64
+		}
+	}
+	json.Unmarshal(flAns, &fl)
+	want := map[string]float64{}
+	for _, line := range bytes.Split(bytes.TrimSpace(vlAns), []byte("\n")) {
+		var row struct{ Service, N string }
+		json.Unmarshal(line, &row)
+		var n float64
+		fmt.Sscan(row.N, &n)
+		want[row.Service] = n
+	}
+	if len(fl.Rows) != len(want) || len(want) == 0 {
+		b.Errorf("errors per service: flowg-server has %d services, VictoriaLogs %d", len(fl.Rows), len(want))
+	}
+	for _, r := range fl.Rows {
+		if got := r.Values["count()"]; got != want[r.By["service"]] {
+			b.Errorf("errors of %s: flowg-server %v, VictoriaLogs %v", r.By["service"], got, want[r.By["service"]])
+		}
+	}
+}
