@@ -22,6 +22,21 @@ type Query struct {
 	Ascending bool
 }
 
+// ScanOptions bound and shape a scan: a read of every record of a window
+// that matches a filter, for a question about them.
+type ScanOptions struct {
+	// MaxScan bounds the records and index entries read; past it the scan
+	// fails with ErrLimit.
+	MaxScan int64
+	// Workers is the number of parts of the window read at once.
+	Workers int
+	// Fields, unless AllFields, are the only fields the caller reads (the
+	// filter's are added): the others are not decoded, and a question that
+	// needs none is answered from keys alone where it can be.
+	Fields    []string
+	AllFields bool
+}
+
 // Page is one page of a query's answer.
 type Page struct {
 	Records []Record

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -73,6 +74,43 @@ func (f *Filter) Equalities() []Equality {
 	}
 	walk(f.root)
 	return out
+}
+
+// Fields returns the names of the fields the filter reads.
+func (f *Filter) Fields() []string {
+	if f == nil || f.root == nil {
+		return nil
+	}
+	var out []string
+	var walk func(n node)
+	walk = func(n node) {
+		switch n := n.(type) {
+		case *andNode:
+			walk(n.l)
+			walk(n.r)
+		case *orNode:
+			walk(n.l)
+			walk(n.r)
+		case *notNode:
+			walk(n.x)
+		case *cmpNode:
+			if !slices.Contains(out, n.field) {
+				out = append(out, n.field)
+			}
+		}
+	}
+	walk(f.root)
+	return out
+}
+
+// IsEquality reports whether the filter is one term `field = "value"` and
+// nothing else: an index on field answers it whole.
+func (f *Filter) IsEquality() bool {
+	if f == nil {
+		return false
+	}
+	n, ok := f.root.(*cmpNode)
+	return ok && n.op == opEq && !n.fold
 }
 
 // SyntaxError is a filter that does not parse.

@@ -23,10 +23,10 @@ type LogStore interface {
 	Append(ctx context.Context, stream string, recs []flowg.Record) error
 	Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
 	// Scan visits every record of q's window that matches its filter, from
-	// workers goroutines at once (part is 0 to workers-1), with fields valid
-	// only during the call; past maxScan entries read it fails with
-	// flowg.ErrLimit.
-	Scan(ctx context.Context, q flowg.Query, maxScan int64, workers int, visit func(part int, ts time.Time, fields map[string]string) error) (int64, error)
+	// opt.Workers goroutines at once (part is 0 to Workers-1), with fields
+	// valid only during the call; past opt.MaxScan entries read it fails
+	// with flowg.ErrLimit.
+	Scan(ctx context.Context, q flowg.Query, opt flowg.ScanOptions, visit func(part int, ts time.Time, fields map[string]string) error) (int64, error)
 	Subscribe(stream string) flowg.Subscription
 	Streams() []string
 	Usage(stream string) flowg.StreamUsage

@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,12 +21,13 @@ type statsRowJSON struct {
 
 // scan runs one question over the records q selects, one visitor per part
 // of the window, once the node has room for another question.
-func (a *API) scan(r *http.Request, q flowg.Query, parts int, visit func(part int, ts time.Time, fields map[string]string) error) (int64, error) {
+func (a *API) scan(r *http.Request, q flowg.Query, opt flowg.ScanOptions, visit func(part int, ts time.Time, fields map[string]string) error) (int64, error) {
 	if err := a.questions.Acquire(r.Context(), 1); err != nil {
 		return 0, err
 	}
 	defer a.questions.Release(1)
-	return a.cfg.Logs.Scan(r.Context(), q, a.cfg.Limits.MaxStatsScan, parts, visit)
+	opt.MaxScan = a.cfg.Limits.MaxStatsScan
+	return a.cfg.Logs.Scan(r.Context(), q, opt, visit)
 }
 
 // stats answers a question about the records of a window: functions
@@ -84,7 +86,13 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	for i := range aggs {
 		aggs[i] = stats.New(question, lim)
 	}
-	scanned, err := a.scan(r, q, parts, func(part int, ts time.Time, fields map[string]string) error {
+	opt := flowg.ScanOptions{Workers: parts, Fields: slices.Clone(question.By)}
+	for _, f := range question.Funcs {
+		if f.Field != "" {
+			opt.Fields = append(opt.Fields, f.Field)
+		}
+	}
+	scanned, err := a.scan(r, q, opt, func(part int, ts time.Time, fields map[string]string) error {
 		matched[part]++
 		return aggs[part].Add(ts, fields)
 	})
@@ -185,7 +193,7 @@ func (a *API) fields(w http.ResponseWriter, r *http.Request) {
 	for i := range tallies {
 		tallies[i] = stats.NewFields(maxFieldNames, maxFieldValues)
 	}
-	scanned, err := a.scan(r, q, parts, func(part int, _ time.Time, fields map[string]string) error {
+	scanned, err := a.scan(r, q, flowg.ScanOptions{Workers: parts, AllFields: true}, func(part int, _ time.Time, fields map[string]string) error {
 		tallies[part].Add(fields)
 		return nil
 	})

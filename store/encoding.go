@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 	"unsafe"
@@ -135,16 +136,17 @@ var errCorrupt = errors.New("corrupt record value")
 
 func decodeFields(b []byte) (map[string]string, error) {
 	fields := map[string]string{}
-	if err := decodeFieldsInto(b, fields, false); err != nil {
+	if err := decodeFieldsInto(b, fields, false, nil); err != nil {
 		return nil, err
 	}
 	return fields, nil
 }
 
-// decodeFieldsInto decodes like decodeFields into m, cleared first. With
-// alias the strings point into b instead of being copies: a scan reads
-// millions of records and keeps a few values, so it copies only those.
-func decodeFieldsInto(b []byte, m map[string]string, alias bool) error {
+// decodeFieldsInto decodes like decodeFields into m, cleared first: only
+// the fields named in want, unless want is nil. With alias the strings
+// point into b instead of being copies: a scan reads millions of records
+// and keeps a few values, so it copies only those.
+func decodeFieldsInto(b []byte, m map[string]string, alias bool, want []string) error {
 	clear(m)
 	n, w := binary.Uvarint(b)
 	if w <= 0 || n > uint64(len(b)) {
@@ -172,7 +174,9 @@ func decodeFieldsInto(b []byte, m map[string]string, alias bool) error {
 		if err != nil {
 			return err
 		}
-		m[k] = v
+		if want == nil || slices.Contains(want, k) {
+			m[k] = v
+		}
 	}
 	if len(b) != 0 {
 		return fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(b))

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	flowg "github.com/flowg-server/flowg-server"
+	"github.com/flowg-server/flowg-server/filter"
 )
 
 // plan is how a query reads its stream: the key prefix it iterates (the
@@ -154,19 +155,30 @@ func (s *LogStore) Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
 
 // Scan calls visit for every record of q's window (From, To) that matches
 // q.Filter, in no particular order; Limit, Cursor and Ascending play no
-// part. The window is cut into workers parts read at once, and visit is
-// called with the part's number (0 to workers-1): a caller keeps its state
+// part. The window is cut into opt.Workers parts read at once, and visit is
+// called with the part's number (0 to Workers-1): a caller keeps its state
 // per part and joins the parts at the end. The fields given to visit are
 // valid only during the call (they point into the database's buffers): a
-// caller copies what it keeps. Scan reads at most maxScan records and index
-// entries in all; past that it fails with flowg.ErrLimit. It returns the
-// entries read.
-func (s *LogStore) Scan(ctx context.Context, q flowg.Query, maxScan int64, workers int, visit func(part int, ts time.Time, fields map[string]string) error) (scanned int64, err error) {
+// caller copies what it keeps; unless opt.AllFields they hold only
+// opt.Fields. Scan reads at most opt.MaxScan records and index entries in
+// all; past that it fails with flowg.ErrLimit. It returns the entries read.
+func (s *LogStore) Scan(ctx context.Context, q flowg.Query, opt flowg.ScanOptions, visit func(part int, ts time.Time, fields map[string]string) error) (scanned int64, err error) {
 	start := time.Now()
 	defer func() { s.m.querySeconds.Observe(time.Since(start).Seconds()) }()
 	p, err := s.plan(q)
 	if err != nil {
 		return 0, err
+	}
+	r := reader{plan: p, filter: q.Filter, maxScan: opt.MaxScan, total: new(atomic.Int64)}
+	// An index that answers the filter whole spares matching; a question
+	// that then reads no field is answered from the keys.
+	r.exact = p.viaIndex && q.Filter.IsEquality()
+	if !opt.AllFields {
+		r.want = slices.Clip(opt.Fields)
+		if !r.exact {
+			r.want = append(r.want, q.Filter.Fields()...)
+		}
+		r.keysOnly = len(r.want) == 0
 	}
 	// Cut the stream's time range inside the window evenly.
 	u := s.streamUsage(q.Stream)
@@ -177,11 +189,10 @@ func (s *LogStore) Scan(ctx context.Context, q flowg.Query, maxScan int64, worke
 	if lo >= hi {
 		return 0, nil
 	}
-	workers = max(1, min(workers, int((hi-lo+999_999)/1_000_000))) // parts of 1 ms at least
-	var total atomic.Int64
+	workers := max(1, min(opt.Workers, int((hi-lo+999_999)/1_000_000))) // parts of 1 ms at least
 	g, ctx := errgroup.WithContext(ctx)
 	for w := range workers {
-		part := p
+		part := r
 		if w > 0 {
 			part.lo = recordID{}
 			putBE(part.lo[:8], lo+(hi-lo)/uint64(workers)*uint64(w))
@@ -192,28 +203,40 @@ func (s *LogStore) Scan(ctx context.Context, q flowg.Query, maxScan int64, worke
 		}
 		g.Go(func() error {
 			return s.db.View(func(txn *badger.Txn) error {
-				return part.scan(ctx, txn, &total, maxScan, func(ts time.Time, fields map[string]string) error {
-					if !q.Filter.Match(fields) {
-						return nil
-					}
-					return visit(w, ts, fields)
-				})
+				return part.scan(ctx, txn, func(ts time.Time, fields map[string]string) error { return visit(w, ts, fields) })
 			})
 		})
 	}
 	err = g.Wait()
-	s.m.scannedRecords.Add(float64(total.Load()))
-	return min(total.Load(), maxScan), err
+	s.m.scannedRecords.Add(float64(r.total.Load()))
+	return min(r.total.Load(), opt.MaxScan), err
 }
 
-// scan reads the records of p in key order, counting entries against the
+// reader is one part of a Scan.
+type reader struct {
+	plan
+	filter   *filter.Filter
+	want     []string // the fields to decode; nil: all
+	exact    bool     // the index answers the filter
+	keysOnly bool     // no field is read: the keys answer
+	maxScan  int64
+	total    *atomic.Int64 // entries read by every part of the scan
+}
+
+// scan reads the records of r in key order, counting entries against the
 // budget shared by the parts of one Scan.
-func (p plan) scan(ctx context.Context, txn *badger.Txn, total *atomic.Int64, maxScan int64, fn func(time.Time, map[string]string) error) error {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: p.prefix, PrefetchValues: false})
+func (r reader) scan(ctx context.Context, txn *badger.Txn, fn func(time.Time, map[string]string) error) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: r.prefix, PrefetchValues: false})
 	defer it.Close()
-	lower, upper := p.bounds()
+	lower, upper := r.bounds()
 	fields := map[string]string{}
 	n := 0
+	overBudget := func(read int) error {
+		if r.total.Add(int64(read)) > r.maxScan {
+			return fmt.Errorf("%w: the question reads more than %d records; narrow from, to or the filter", flowg.ErrLimit, r.maxScan)
+		}
+		return nil
+	}
 	for it.Seek(lower); it.Valid(); it.Next() {
 		key := it.Item().Key()
 		if bytes.Compare(key, upper) >= 0 {
@@ -223,14 +246,23 @@ func (p plan) scan(ctx context.Context, txn *badger.Txn, total *atomic.Int64, ma
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if total.Add(1024) > maxScan {
-				return fmt.Errorf("%w: the question reads more than %d records; narrow from, to or the filter", flowg.ErrLimit, maxScan)
+			if err := overBudget(1024); err != nil {
+				return err
 			}
 		}
 		id := idOf(key)
-		_, err := p.value(txn, it, id, func(v []byte) error {
-			if err := decodeFieldsInto(v, fields, true); err != nil {
-				return fmt.Errorf("record %x of stream %q: %w", id, p.stream, err)
+		if r.keysOnly {
+			if err := fn(timeOf(id.ts()), fields); err != nil {
+				return err
+			}
+			continue
+		}
+		_, err := r.value(txn, it, id, func(v []byte) error {
+			if err := decodeFieldsInto(v, fields, true, r.want); err != nil {
+				return fmt.Errorf("record %x of stream %q: %w", id, r.stream, err)
+			}
+			if !r.exact && !r.filter.Match(fields) {
+				return nil
 			}
 			return fn(timeOf(id.ts()), fields)
 		})
@@ -238,8 +270,5 @@ func (p plan) scan(ctx context.Context, txn *badger.Txn, total *atomic.Int64, ma
 			return err
 		}
 	}
-	if total.Add(int64(n%1024)) > maxScan {
-		return fmt.Errorf("%w: the question reads more than %d records; narrow from, to or the filter", flowg.ErrLimit, maxScan)
-	}
-	return nil
+	return overBudget(n % 1024)
 }

@@ -38,7 +38,8 @@ func TestScan_AgreesWithQuery(t *testing.T) {
 		var mu sync.Mutex
 		var got []string
 		workers := 1 + rng.IntN(4)
-		_, err = s.Logs.Scan(ctx, q, 1e6, workers, func(part int, ts time.Time, f map[string]string) error {
+		opt := flowg.ScanOptions{MaxScan: 1e6, Workers: workers, Fields: []string{"n"}}
+		_, err = s.Logs.Scan(ctx, q, opt, func(part int, ts time.Time, f map[string]string) error {
 			if part < 0 || part >= workers || !ts.Equal(t0.Add(time.Duration(atoi(f["n"]))*time.Second)) {
 				t.Errorf("part %d of %d, record %v at %v", part, workers, f, ts)
 			}
@@ -56,15 +57,53 @@ func TestScan_AgreesWithQuery(t *testing.T) {
 			t.Fatalf("%+v in %d parts: scan %v, query %v", q, workers, got, want)
 		}
 	}
+	// Only the fields asked for (and the filter's) are decoded; with none
+	// asked and an index that answers the filter, the keys answer.
+	for _, tc := range []struct {
+		filter string
+		opt    flowg.ScanOptions
+		want   string
+		count  int
+	}{
+		{`level = "error"`, flowg.ScanOptions{Fields: []string{"host"}}, "host", 100},
+		{`level = "error"`, flowg.ScanOptions{}, "", 100},
+		{`level = "error" and n ~= "^1"`, flowg.ScanOptions{}, "level n", 36}, // 11, 14, 17, 101, 104, ..., 199
+		{``, flowg.ScanOptions{}, "", 300},
+		{`host = "h1"`, flowg.ScanOptions{AllFields: true}, "host level n", 150},
+	} {
+		tc.opt.MaxScan, tc.opt.Workers = 1e6, 2
+		var mu sync.Mutex
+		seen, count := map[string]bool{}, 0
+		if _, err := s.Logs.Scan(ctx, flowg.Query{Stream: "app", Filter: mustFilter(t, tc.filter)}, tc.opt, func(_ int, _ time.Time, f map[string]string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			count++
+			for k := range f {
+				seen[strings.Clone(k)] = true
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for k := range seen {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		if got := strings.Join(names, " "); got != tc.want || count != tc.count {
+			t.Errorf("%q %+v: %d records with fields %q, want %d with %q", tc.filter, tc.opt, count, got, tc.count, tc.want)
+		}
+	}
+
 	// The budget holds across parts, and an error from visit stops the scan.
-	if _, err := s.Logs.Scan(ctx, flowg.Query{Stream: "app"}, 100, 2, func(int, time.Time, map[string]string) error { return nil }); !errors.Is(err, flowg.ErrLimit) {
+	if _, err := s.Logs.Scan(ctx, flowg.Query{Stream: "app"}, flowg.ScanOptions{MaxScan: 100, Workers: 2}, func(int, time.Time, map[string]string) error { return nil }); !errors.Is(err, flowg.ErrLimit) {
 		t.Errorf("over budget: %v", err)
 	}
 	stop := errors.New("stop")
-	if _, err := s.Logs.Scan(ctx, flowg.Query{Stream: "app"}, 1000, 2, func(int, time.Time, map[string]string) error { return stop }); !errors.Is(err, stop) {
+	if _, err := s.Logs.Scan(ctx, flowg.Query{Stream: "app"}, flowg.ScanOptions{MaxScan: 1000, Workers: 2}, func(int, time.Time, map[string]string) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("visit error: %v", err)
 	}
-	if _, err := s.Logs.Scan(ctx, flowg.Query{Stream: "nope"}, 1000, 2, nil); !errors.Is(err, flowg.ErrNotFound) {
+	if _, err := s.Logs.Scan(ctx, flowg.Query{Stream: "nope"}, flowg.ScanOptions{MaxScan: 1000, Workers: 2}, nil); !errors.Is(err, flowg.ErrNotFound) {
 		t.Errorf("unknown stream: %v", err)
 	}
 }
