@@ -41,11 +41,12 @@ deps:
 bench:
 	$(GO) test -run '^$$' -bench '^BenchmarkParse$$' -benchtime 2s ./syslog
 	@env=$$(bash scripts/test-deps.sh) && export $$env && \
-	$(GO) test -run '^$$' -bench '^Benchmark(IngestVsBadger|IndexedQuery|SyslogUDP|SyslogTCP|ConsulJoin|DNSJoin|Replication|ClusterIngest|Cluster50|Memory|Connect|Shippers)$$' -benchtime 1x -timeout 60m ./...
+	$(GO) test -run '^$$' -bench '^Benchmark(IngestVsBadger|IndexedQuery|SyslogUDP|SyslogTCP|ConsulJoin|DNSJoin|Replication|ClusterIngest|Cluster50|Memory|Connect|Shippers|Questions)$$' -benchtime 1x -timeout 60m ./...
 
 # A short run of every fuzz target (FUZZTIME each).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./filter
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFuncs$$' -fuzztime $(FUZZTIME) ./stats
 	$(GO) test -run '^$$' -fuzz '^FuzzParseStruct$$' -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzParseText$$' -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzLoki$$' -fuzztime $(FUZZTIME) ./httpapi
