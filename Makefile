@@ -3,7 +3,7 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
 
-.PHONY: build run test check fmt vet staticcheck tidy deps bench fuzz clean consul-path
+.PHONY: build run test check fmt vet staticcheck tidy deps bench fuzz clean consul-path ui ui-check
 
 build:
 	$(GO) build -o bin/flowg-server ./cmd/flowg-server
@@ -18,7 +18,7 @@ test:
 	@env=$$(bash scripts/test-deps.sh) && export $$env && \
 	$(GO) test -race -count=1 -timeout 45m ./...
 
-check: fmt vet staticcheck tidy deps
+check: fmt vet staticcheck tidy deps ui-check
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -67,3 +67,11 @@ clean:
 # Path of the Consul agent the discovery tests use, built once and cached.
 consul-path:
 	@bash scripts/consul.sh
+
+# The web UI: bundle ui/ into httpapi/ui/ (esbuild's Go API, no Node.js).
+ui:
+	cd tools/uibuild && $(GO) run .
+
+# Fails when httpapi/ui/ is not the build of ui/.
+ui-check:
+	cd tools/uibuild && $(GO) run . -check

@@ -30,6 +30,9 @@ func (a *API) publicRoutes() []route {
 	return []route{
 		{"POST", "/api/v1/auth/login", anyone, "", a.login},
 		{"GET", "/api/v1/openapi.json", anyone, "", serveOpenAPI},
+		{"GET", "/{$}", anyone, "", serveUI("index.html")},
+		{"GET", "/ui/app.js", anyone, "", serveUI("app.js")},
+		{"GET", "/ui/app.css", anyone, "", serveUI("app.css")},
 
 		{"POST", "/api/v1/streams/{stream}/logs/struct", scoped, flowg.ScopeSendLogs, func(w http.ResponseWriter, r *http.Request) { a.ingest(w, r, false) }},
 		{"POST", "/api/v1/streams/{stream}/logs/text", scoped, flowg.ScopeSendLogs, func(w http.ResponseWriter, r *http.Request) { a.ingest(w, r, true) }},
