@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +24,22 @@ type Config struct {
 	Join   StaticConfig
 	DNS    DNSConfig
 	Consul ConsulConfig
+}
+
+// Describe says in words where the node looks for peers, one line per
+// source that is on (what the web UI's cluster page shows).
+func (c Config) Describe() []string {
+	var out []string
+	if c.Join.Endpoint != "" {
+		out = append(out, fmt.Sprintf("join %s at %s", cmp.Or(c.Join.NodeID, "a peer"), c.Join.Endpoint))
+	}
+	if c.DNS.Name != "" {
+		out = append(out, fmt.Sprintf("DNS SRV %s every %s (server %s)", c.DNS.Name, c.DNS.Interval, cmp.Or(c.DNS.Server, "of /etc/resolv.conf")))
+	}
+	if c.Consul.Source() {
+		out = append(out, fmt.Sprintf("Consul catalog, service %q, agent %s", c.Consul.Service, c.Consul.AgentAddress()))
+	}
+	return out
 }
 
 // DefaultConfig returns the documented defaults; every source is off.

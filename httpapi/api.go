@@ -154,6 +154,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Gatherer is served at /metrics; nil serves the default gatherer.
 	Gatherer prometheus.Gatherer
+	// Self is this node's ID and Discovery says where it looks for peers,
+	// for the public cluster view.
+	Self      string
+	Discovery []string
 	// Heartbeat is how often a live tail sends a keep-alive comment.
 	// Default 15s.
 	Heartbeat time.Duration

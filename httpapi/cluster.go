@@ -101,5 +101,32 @@ func (a *API) writeNodes(w http.ResponseWriter, public bool) {
 		}
 		out = append(out, p)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"nodes": out})
+	writeJSON(w, http.StatusOK, map[string]any{"nodes": out, "self": a.self()})
+}
+
+// selfJSON is what the answering node says of itself: whether its peers
+// refuse it and why, which origins it is behind on, where it finds peers.
+type selfJSON struct {
+	NodeID    string          `json:"node_id,omitempty"`
+	Status    string          `json:"status"`
+	Problems  []string        `json:"problems,omitempty"`
+	Behind    []originLagJSON `json:"behind,omitempty"`
+	Discovery []string        `json:"discovery"`
+}
+
+func (a *API) self() selfJSON {
+	s := selfJSON{NodeID: a.cfg.Self, Status: "ready", Discovery: a.cfg.Discovery}
+	if s.Discovery == nil {
+		s.Discovery = []string{}
+	}
+	if a.cfg.Peers != nil {
+		var isolated bool
+		if s.Problems, isolated = a.cfg.Peers.Problems(); isolated {
+			s.Status = "isolated"
+		}
+	}
+	if a.cfg.Replication != nil {
+		s.Behind = lagJSON(a.cfg.Replication.Lag())
+	}
+	return s
 }

@@ -273,7 +273,7 @@ func (n *Node) startCluster(context.Context) error {
 		Logs: ingestLogs{n.st.Logs, n.copied()},
 		Auth: n.st.Auth, Cluster: n.rep, Replication: n.rep,
 		Peers: problems{n.cluster, n.st}, Logger: n.log, Registerer: n.reg, Gatherer: n.reg,
-		Limits: apiLimits,
+		Limits: apiLimits, Self: n.id, Discovery: c.Discovery.Describe(),
 	})
 	if err != nil {
 		return err

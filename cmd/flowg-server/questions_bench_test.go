@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,9 +104,10 @@ func waitIdle(b *testing.B, pid int, limit time.Duration) {
 	}
 }
 
-// BenchmarkQuestions asks flowg-server and VictoriaLogs the same questions
-// of the same 2,000,000 seeded records (internal/dataset) spread over one
-// day: errors per service over the whole range, a per-minute histogram of
+// BenchmarkQuestions loads flowg-server and VictoriaLogs with the same
+// 2,000,000 seeded records (internal/dataset) spread over one day, and
+// reports each one's ingest records per CPU-second, peak RSS and settled
+// disk bytes per record. It asks both the same questions: errors per service over the whole range, a per-minute histogram of
 // the day, p99 latency per service, the top 10 hosts. Each question is
 // asked 9 times of each server in alternation after one warm-up; it reports
 // p50 and p99 latency and server CPU per question, and flowg's p50 as a
@@ -148,21 +150,44 @@ func benchQuestions(b *testing.B, vlBin string) {
 	tok := fl.login("root", "root")
 	vl := startVictoriaLogs(b, vlBin, dir)
 
+	// Ingest, each server alone, its CPU counted until it is idle again
+	// (compactions included).
+	flPid, vlPid := fl.cmd.Process.Pid, vl.cmd.Process.Pid
+	cpu0 := cpuSeconds(b, flPid)
 	t0 := time.Now()
 	postAll(b, "http://"+httpAddr+"/api/v1/streams/bench/logs/struct", bodies, 8,
 		http.Header{"Content-Type": {"application/x-ndjson"}, "Authorization": {"Bearer " + tok}})
 	flIngest := time.Since(t0)
+	waitIdle(b, flPid, 60*time.Second)
+	flCPU := cpuSeconds(b, flPid) - cpu0
+	cpu0 = cpuSeconds(b, vlPid)
 	t0 = time.Now()
 	postAll(b, "http://"+vl.addr+"/insert/jsonline?_time_field=timestamp&_msg_field=message&_stream_fields=service", bodies, 8, http.Header{})
 	vlIngest := time.Since(t0)
 	if resp, err := http.Get("http://" + vl.addr + "/internal/force_flush"); err == nil {
 		resp.Body.Close()
 	}
+	waitIdle(b, vlPid, 60*time.Second)
+	vlCPU := cpuSeconds(b, vlPid) - cpu0
 	bodies = nil
-	waitIdle(b, fl.cmd.Process.Pid, 60*time.Second)
-	waitIdle(b, vl.cmd.Process.Pid, 60*time.Second)
-	fmt.Printf("questions: %d records (%d B of NDJSON each on average) over one day; ingest took %.1f s on flowg-server, %.1f s on VictoriaLogs\n",
-		total, raw/total, flIngest.Seconds(), vlIngest.Seconds())
+	flRSS, vlRSS := peakRSS(b, flPid), peakRSS(b, vlPid)
+	fmt.Printf("questions: %d records (%d B of NDJSON each on average) over one day\n", total, raw/total)
+	fmt.Printf("ingest: flowg-server %.1f s, %.0f records per CPU-second, peak RSS %d MiB; VictoriaLogs %.1f s, %.0f records per CPU-second, peak RSS %d MiB; per CPU-second %.2f×\n",
+		flIngest.Seconds(), total/flCPU, flRSS>>20, vlIngest.Seconds(), total/vlCPU, vlRSS>>20, vlCPU/flCPU)
+	defer func() {
+		// Disk, settled: each server stopped cleanly (Badger flushes its
+		// memtables to tables), every file of its data directory counted
+		// by the blocks it holds.
+		fl.cmd.Process.Signal(os.Interrupt)
+		fl.wait()
+		vl.cmd.Process.Signal(os.Interrupt)
+		vl.cmd.Wait()
+		flDisk, vlDisk := diskBytes(b, filepath.Join(dir, "n0", "logs")), diskBytes(b, filepath.Join(dir, "vl"))
+		fmt.Printf("disk per record: flowg-server %.1f B (%.2f of the NDJSON), VictoriaLogs %.1f B (%.2f); %.2f×\n",
+			float64(flDisk)/total, float64(flDisk)/float64(raw), float64(vlDisk)/total, float64(vlDisk)/float64(raw), float64(flDisk)/float64(vlDisk))
+		b.ReportMetric(float64(flDisk)/total, "flowg-disk-B/record")
+		b.ReportMetric(float64(flDisk)/float64(vlDisk), "disk-vs-vlogs")
+	}()
 
 	window := url.Values{"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
 	questions := []struct {
@@ -231,6 +256,28 @@ func benchQuestions(b *testing.B, vlBin string) {
 			checkErrorsPerService(b, flAns, vlAns)
 		}
 	}
+}
+
+// diskBytes is the space the files under dir take on disk.
+func diskBytes(b *testing.B, dir string) int64 {
+	var n int64
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			n += st.Blocks * 512
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
 
 // checkErrorsPerService compares the two servers' counts of errors per

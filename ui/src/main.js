@@ -91,7 +91,7 @@ function loginPage(params) {
 
 // Search.
 
-const PRESETS = [['-15m', 'Last 15 minutes'], ['-1h', 'Last hour'], ['-6h', 'Last 6 hours'], ['-24h', 'Last 24 hours'], ['-7d', 'Last 7 days'], ['', 'All time']];
+const PRESETS = [['-15m', 'Last 15 minutes'], ['-1h', 'Last hour'], ['-6h', 'Last 6 hours'], ['-24h', 'Last 24 hours'], ['-7d', 'Last 7 days'], ['all', 'All time']];
 
 // The filter text with the column of a syntax error marked.
 function filterError(filter, e) {
@@ -112,11 +112,12 @@ async function streamPicker(current, onchange) {
 }
 
 async function searchPage(p) {
+  p = { ...p, from: p.from || '-1h' }; // the last hour unless told: quick on any stream
   const picker = await streamPicker(p.stream, (s) => go('search', { ...p, stream: s, cursor: '' }));
   const stream = p.stream || picker.names[0];
   if (!stream) return h('section', h('h2', 'Search'), h('p', 'No stream holds records yet. Send some to POST /api/v1/streams/{stream}/logs/struct.'));
   const filterIn = h('input.filter', { value: p.filter || '', placeholder: 'level = "error" and message has i"timeout"', 'aria-label': 'Filter', spellcheck: 'false' });
-  const preset = h('select', { 'aria-label': 'Time range' }, PRESETS.map(([v, l]) => h('option', { value: v, selected: (p.from || '') === v && !p.to }, l)),
+  const preset = h('select', { 'aria-label': 'Time range' }, PRESETS.map(([v, l]) => h('option', { value: v, selected: p.from === v && !p.to }, l)),
     (p.to || (p.from && !PRESETS.some(([v]) => v === p.from))) ? h('option', { value: 'custom', selected: true }, 'Custom range') : null);
   const apply = (extra) => go('search', { stream, filter: filterIn.value.trim(), from: preset.value === 'custom' ? p.from : preset.value, to: preset.value === 'custom' ? p.to : '', columns: p.columns, ...extra });
   preset.onchange = () => apply({});
@@ -129,7 +130,7 @@ async function searchPage(p) {
   const table = h('div.results');
   const detail = h('div.detail');
   const view = h('section.search', bar, msg, histo, h('div.split', side, h('div.main', table, detail)));
-  const window = { from: p.from, to: p.to, filter: p.filter };
+  const range = { from: p.from === 'all' ? '' : p.from, to: p.to, filter: p.filter };
   const columns = (p.columns || '').split(',').filter(Boolean);
   const toggleColumn = (name) => {
     const next = columns.includes(name) ? columns.filter((c) => c !== name) : [...columns, name];
@@ -141,15 +142,15 @@ async function searchPage(p) {
   };
 
   // The histogram, answered by /stats with an automatic step; drag to zoom.
-  let from = p.from;
+  let from = range.from;
   if (!from) {
     const usage = picker.streams.find((s) => s.name === stream)?.usage;
     from = usage?.oldest || '-1h';
   }
-  const histogram = get(`/api/v1/streams/${stream}/stats`, { ...window, from, step: 'auto' }).then((a) => drawHistogram(histo, a, (lo, hi) =>
+  const histogram = get(`/api/v1/streams/${stream}/stats`, { ...range, from, step: 'auto' }).then((a) => drawHistogram(histo, a, (lo, hi) =>
     go('search', { ...p, stream, cursor: '', from: lo.toISOString(), to: hi.toISOString() })));
-  const fields = get(`/api/v1/streams/${stream}/fields`, { ...window, top: 5 }).then((f) => drawFields(side, f, columns, toggleColumn, addTerm));
-  const page = get(`/api/v1/streams/${stream}/logs`, { ...window, limit: 100, cursor: p.cursor }).then((pg) => {
+  const fields = get(`/api/v1/streams/${stream}/fields`, { ...range, top: 5 }).then((f) => drawFields(side, f, columns, toggleColumn, addTerm));
+  const page = get(`/api/v1/streams/${stream}/logs`, { ...range, limit: 100, cursor: p.cursor }).then((pg) => {
     const cols = columns.length ? columns : defaultColumns(pg.records);
     table.replaceChildren(recordsTable(pg.records, cols, (r) => detail.replaceChildren(recordDetail(r, addTerm))),
       h('div.pager',
@@ -310,9 +311,13 @@ async function clusterPage() {
   const view = h('section.cluster', h('h2', 'Cluster'), h('p.muted', 'As this node sees it; refreshed every 2 seconds.'), box);
   const load = async () => {
     try {
-      const { nodes } = await get('/api/v1/cluster/nodes');
+      const { nodes, self } = await get('/api/v1/cluster/nodes');
       const failed = nodes.filter((n) => n.status !== 'alive');
       box.replaceChildren(
+        h('dl.self', h('dt', 'This node'), h('dd', self.node_id || '', ' ', h('span', { class: self.status === 'ready' ? 'ok' : 'error' }, self.status)),
+          h('dt', 'Finds peers by'), h('dd', self.discovery.length ? self.discovery.join('; ') : 'none: a cluster of its own until a peer joins it'),
+          self.problems?.length ? [h('dt', 'Problems'), h('dd.error', self.problems.join('; '))] : null,
+          h('dt', 'Replication'), h('dd', self.behind?.length ? self.behind.map((b) => `behind ${b.node_id} by ${b.records} records (${b.seconds.toFixed(1)} s)`).join('; ') : 'holds every record the other nodes have announced')),
         failed.length ? h('p.notice', `${failed.length} of ${nodes.length} nodes are not alive: `, failed.map((n) => `${n.node_id} (${n.status})`).join(', ')) : h('p.ok', `${nodes.length} nodes, all alive`),
         h('table.nodes', h('thead', h('tr', ['node', 'status', 'endpoint', 'API', 'syslog', 'replication lag', 'tags'].map((c) => h('th', c)))),
           h('tbody', nodes.map((n) => h('tr', { 'data-node': n.node_id },
