@@ -41,7 +41,7 @@ deps:
 bench:
 	$(GO) test -run '^$$' -bench '^BenchmarkParse$$' -benchtime 2s ./syslog
 	@env=$$(bash scripts/test-deps.sh) && export $$env && \
-	$(GO) test -run '^$$' -bench '^Benchmark(IngestVsBadger|IndexedQuery|SyslogUDP|SyslogTCP|ConsulJoin|DNSJoin|Replication|ClusterIngest|Cluster50|Memory|Connect|Shippers|Questions)$$' -benchtime 1x -timeout 60m ./...
+	$(GO) test -run '^$$' -bench '^Benchmark(IngestVsBadger|IndexedQuery|SyslogUDP|SyslogTCP|ConsulJoin|DNSJoin|Replication|ClusterIngest|Cluster50|Memory|Connect|Shippers|Questions|UI)$$' -benchtime 1x -timeout 60m ./...
 
 # A short run of every fuzz target (FUZZTIME each).
 fuzz:

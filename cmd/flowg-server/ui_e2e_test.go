@@ -7,17 +7,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/flowg-server/flowg-server/internal/dataset"
 )
 
 // browser starts a headless Chromium (Debian's, installed by
 // scripts/test-deps.sh; $FLOWG_CHROMIUM when set) and returns a tab.
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	exe := os.Getenv("FLOWG_CHROMIUM")
 	if exe == "" {
@@ -188,4 +191,84 @@ func TestE2E_WebUI(t *testing.T) {
 	screenshot(t, ctx, "tokens")
 	run("streams admin", chromedp.Navigate(base+"/#/admin?tab=streams"), chromedp.WaitVisible(`//a[.='app']`))
 	screenshot(t, ctx, "admin")
+}
+
+// BenchmarkUI loads 1,000,000 seeded records (internal/dataset) spread
+// over the last day into one node and reports the web UI's size and the
+// time from navigation to the search page's first rows, its histogram and
+// its sidebar, over the last hour (the default) and over all time, in
+// Debian's Chromium; 5 loads each, p50.
+func BenchmarkUI(b *testing.B) {
+	bin := benchBin(b)
+	for range b.N {
+		withBin(bin, func() { benchUI(b) })
+	}
+}
+
+func benchUI(b *testing.B) {
+	const total, batch = 1_000_000, 500
+	to := time.Now().UTC()
+	gen := dataset.New(2, total, to.Add(-24*time.Hour), to)
+	var bodies [][]byte
+	for {
+		var body []byte
+		for range batch {
+			rec, ok := gen.Next()
+			if !ok {
+				break
+			}
+			body = append(rec.AppendJSON(body), '\n')
+		}
+		if len(body) == 0 {
+			break
+		}
+		bodies = append(bodies, body)
+	}
+	dir := b.TempDir()
+	httpAddr, mgmtAddr := freeAddr(b), freeAddr(b)
+	n := start(b, dir, nil, httpAddr, mgmtAddr, nodeArgs(dir, 0, httpAddr, mgmtAddr)...)
+	tok := n.login("root", "root")
+	postAll(b, "http://"+httpAddr+"/api/v1/streams/bench/logs/struct", bodies, 8,
+		http.Header{"Content-Type": {"application/x-ndjson"}, "Authorization": {"Bearer " + tok}})
+	waitIdle(b, n.cmd.Process.Pid, 60*time.Second)
+
+	size := 0
+	for _, f := range []string{"/", "/ui/app.js", "/ui/app.css"} {
+		code, body := n.request("", "GET", f, "")
+		if code != 200 {
+			b.Fatalf("GET %s: %d", f, code)
+		}
+		size += len(body)
+	}
+	ctx := browser(b)
+	base := "http://" + httpAddr
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(`form.login`),
+		chromedp.SendKeys(`input[name=username]`, "root"), chromedp.SendKeys(`input[name=password]`, "root"),
+		chromedp.Click(`form.login button[type=submit]`), chromedp.WaitVisible(`table.records`)); err != nil {
+		b.Fatal(err)
+	}
+	fmt.Printf("ui: %d bytes (index.html, app.js, app.css)\n", size)
+	for _, view := range []struct{ name, hash string }{{"last hour", "#/search?stream=bench"}, {"all time", "#/search?stream=bench&from=all"}} {
+		var rows, histo, side []time.Duration
+		for range 5 {
+			if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			if err := chromedp.Do(ctx, chromedp.Navigate(base+"/"+view.hash)); err != nil {
+				b.Fatal(err)
+			}
+			for _, w := range []struct {
+				sel  string
+				into *[]time.Duration
+			}{{`table.records tbody tr`, &rows}, {`.histogram svg rect`, &histo}, {`.fields details`, &side}} {
+				if err := chromedp.Do(ctx, chromedp.WaitVisible(w.sel)); err != nil {
+					b.Fatal(err)
+				}
+				*w.into = append(*w.into, time.Since(start))
+			}
+		}
+		p50 := func(d []time.Duration) float64 { slices.Sort(d); return float64(d[len(d)/2].Milliseconds()) }
+		fmt.Printf("ui: search page over %s of %d records: first rows %.0f ms, histogram %.0f ms, sidebar %.0f ms (p50 of 5)\n", view.name, total, p50(rows), p50(histo), p50(side))
+	}
 }
