@@ -5,7 +5,7 @@
 # serves SRV records and ip (iproute2) makes the network namespaces of the
 # partition test, and Chromium runs the web UI's browser tests (driven
 # headless over the DevTools protocol by chromedp), all from Debian's
-# packages; the Consul agent and the
+# packages (and curl, which the browser test hands a token made in the UI); the Consul agent and the
 # OpenTelemetry Collector are built from the Go module proxy by
 # scripts/consul.sh and scripts/otelcol.sh and cached.
 set -euo pipefail
@@ -18,6 +18,7 @@ command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v ip >/dev/null || need+=(iproute2)
 command -v python3 >/dev/null || need+=(python3)
 command -v chromium >/dev/null || need+=(chromium)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     echo "test-deps.sh: the tests need ${need[*]}; install them (Debian: apt-get install ${need[*]})" >&2

@@ -45,9 +45,6 @@ type Func struct {
 	Name string
 }
 
-// numeric reports whether the function reads its field as numbers.
-func (f Func) numeric() bool { return f.Kind >= Min }
-
 // funcNames maps each function's name to its kind, and the quantile
 // shorthands to their quantile.
 var funcNames = map[string]Kind{

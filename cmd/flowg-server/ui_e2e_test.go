@@ -181,13 +181,10 @@ func TestE2E_WebUI(t *testing.T) {
 		chromedp.Click(`form.inline button[type=submit]`),
 		chromedp.WaitVisible(`#new-token`))
 	created := value(t, ctx, "token", chromedp.Text(`#new-token`))
-	req, _ := http.NewRequest("GET", base+"/api/v1/streams", nil)
-	req.Header.Set("Authorization", "Bearer "+created)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("the token from the UI (%q) with the API: %v %v", created, err, resp)
+	out, err := exec.Command("curl", "-sSf", "-H", "Authorization: Bearer "+created, base+"/api/v1/streams").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"name":"app"`) {
+		t.Fatalf("curl with the token from the UI (%q): %v %s", created, err, out)
 	}
-	resp.Body.Close()
 	screenshot(t, ctx, "tokens")
 	run("streams admin", chromedp.Navigate(base+"/#/admin?tab=streams"), chromedp.WaitVisible(`//a[.='app']`))
 	screenshot(t, ctx, "admin")
