@@ -56,32 +56,32 @@ type Equality struct {
 // the filter, alone or joined by and: every record that matches the filter
 // matches each of them.
 func (f *Filter) Equalities() []Equality {
-	if f == nil || f.root == nil {
-		return nil
-	}
 	var out []Equality
-	var walk func(n node)
-	walk = func(n node) {
-		switch n := n.(type) {
-		case *andNode:
-			walk(n.l)
-			walk(n.r)
-		case *cmpNode:
-			if n.op == opEq && !n.fold {
-				out = append(out, Equality{n.field, n.value})
-			}
+	f.comparisons(false, func(n *cmpNode) {
+		if n.op == opEq && !n.fold {
+			out = append(out, Equality{n.field, n.value})
 		}
-	}
-	walk(f.root)
+	})
 	return out
 }
 
 // Fields returns the names of the fields the filter reads.
 func (f *Filter) Fields() []string {
-	if f == nil || f.root == nil {
-		return nil
-	}
 	var out []string
+	f.comparisons(true, func(n *cmpNode) {
+		if !slices.Contains(out, n.field) {
+			out = append(out, n.field)
+		}
+	})
+	return out
+}
+
+// comparisons calls fn for each comparison of the filter: every one with
+// all, else only those at the top, alone or joined by and.
+func (f *Filter) comparisons(all bool, fn func(*cmpNode)) {
+	if f == nil || f.root == nil {
+		return
+	}
 	var walk func(n node)
 	walk = func(n node) {
 		switch n := n.(type) {
@@ -89,18 +89,19 @@ func (f *Filter) Fields() []string {
 			walk(n.l)
 			walk(n.r)
 		case *orNode:
-			walk(n.l)
-			walk(n.r)
-		case *notNode:
-			walk(n.x)
-		case *cmpNode:
-			if !slices.Contains(out, n.field) {
-				out = append(out, n.field)
+			if all {
+				walk(n.l)
+				walk(n.r)
 			}
+		case *notNode:
+			if all {
+				walk(n.x)
+			}
+		case *cmpNode:
+			fn(n)
 		}
 	}
 	walk(f.root)
-	return out
 }
 
 // IsEquality reports whether the filter is one term `field = "value"` and

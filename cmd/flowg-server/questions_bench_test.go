@@ -91,6 +91,27 @@ func postAll(b *testing.B, url string, bodies [][]byte, clients int, header http
 	wg.Wait()
 }
 
+// datasetBodies are the NDJSON bodies of total seeded records over
+// [from, to), batch records each, and their bytes in all.
+func datasetBodies(seed uint64, total, batch int, from, to time.Time) (bodies [][]byte, raw int) {
+	gen := dataset.New(seed, total, from, to)
+	for {
+		var body []byte
+		for range batch {
+			rec, ok := gen.Next()
+			if !ok {
+				break
+			}
+			body = append(rec.AppendJSON(body), '\n')
+		}
+		if len(body) == 0 {
+			return bodies, raw
+		}
+		raw += len(body)
+		bodies = append(bodies, body)
+	}
+}
+
 // waitIdle waits until a process uses less than 5% of a core, up to limit.
 func waitIdle(b *testing.B, pid int, limit time.Duration) {
 	last := cpuSeconds(b, pid)
@@ -125,24 +146,7 @@ func benchQuestions(b *testing.B, vlBin string) {
 	const total, batch = 2_000_000, 500
 	to := time.Now().UTC().Truncate(time.Minute)
 	from := to.Add(-24 * time.Hour)
-	gen := dataset.New(1, total, from, to)
-	var bodies [][]byte
-	raw := 0
-	for {
-		var body []byte
-		for range batch {
-			rec, ok := gen.Next()
-			if !ok {
-				break
-			}
-			body = append(rec.AppendJSON(body), '\n')
-		}
-		if len(body) == 0 {
-			break
-		}
-		raw += len(body)
-		bodies = append(bodies, body)
-	}
+	bodies, raw := datasetBodies(1, total, batch, from, to)
 
 	dir := b.TempDir()
 	httpAddr, mgmtAddr := freeAddr(b), freeAddr(b)

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/flowg-server/flowg-server/internal/dataset"
 )
 
 // browser starts a headless Chromium (Debian's, installed by
@@ -205,22 +203,7 @@ func BenchmarkUI(b *testing.B) {
 func benchUI(b *testing.B) {
 	const total, batch = 1_000_000, 500
 	to := time.Now().UTC()
-	gen := dataset.New(2, total, to.Add(-24*time.Hour), to)
-	var bodies [][]byte
-	for {
-		var body []byte
-		for range batch {
-			rec, ok := gen.Next()
-			if !ok {
-				break
-			}
-			body = append(rec.AppendJSON(body), '\n')
-		}
-		if len(body) == 0 {
-			break
-		}
-		bodies = append(bodies, body)
-	}
+	bodies, _ := datasetBodies(2, total, batch, to.Add(-24*time.Hour), to)
 	dir := b.TempDir()
 	httpAddr, mgmtAddr := freeAddr(b), freeAddr(b)
 	n := start(b, dir, nil, httpAddr, mgmtAddr, nodeArgs(dir, 0, httpAddr, mgmtAddr)...)
