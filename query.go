@@ -35,6 +35,9 @@ type ScanOptions struct {
 	// needs none is answered from keys alone where it can be.
 	Fields    []string
 	AllFields bool
+	// Newest, when not zero, reads newest first and stops after that many
+	// matching records (a sample of the latest).
+	Newest int
 }
 
 // Page is one page of a query's answer.

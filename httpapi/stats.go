@@ -173,7 +173,7 @@ const (
 // fields answers with the field names of the records of a window, how many
 // records hold each, and each one's most frequent values: a sidebar.
 func (a *API) fields(w http.ResponseWriter, r *http.Request) {
-	if !a.checkParams(w, r, "from", "to", "filter", "top") {
+	if !a.checkParams(w, r, "from", "to", "filter", "top", "limit") {
 		return
 	}
 	q, err := parseWindow(r)
@@ -188,12 +188,19 @@ func (a *API) fields(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	parts := runtime.GOMAXPROCS(0)
+	opt := flowg.ScanOptions{Workers: runtime.GOMAXPROCS(0), AllFields: true}
+	if s := r.URL.Query().Get("limit"); s != "" {
+		if opt.Newest, err = strconv.Atoi(s); err != nil || opt.Newest < 1 {
+			a.writeError(w, r, errorf(http.StatusBadRequest, "limit=%.20q is not a whole number of 1 or more", s))
+			return
+		}
+	}
+	parts := opt.Workers
 	tallies := make([]*stats.Fields, parts)
 	for i := range tallies {
 		tallies[i] = stats.NewFields(maxFieldNames, maxFieldValues)
 	}
-	scanned, err := a.scan(r, q, flowg.ScanOptions{Workers: parts, AllFields: true}, func(part int, _ time.Time, fields map[string]string) error {
+	scanned, err := a.scan(r, q, opt, func(part int, _ time.Time, fields map[string]string) error {
 		tallies[part].Add(fields)
 		return nil
 	})
@@ -219,12 +226,14 @@ func (a *API) fields(w http.ResponseWriter, r *http.Request) {
 		Top             []valueJSON `json:"top"`
 	}
 	out := struct {
-		Records      int64           `json:"records"`
-		Scanned      int64           `json:"scanned"`
-		Fields       []fieldJSON     `json:"fields"`
-		FieldsCapped bool            `json:"fields_capped,omitempty"`
-		Behind       []originLagJSON `json:"behind,omitempty"`
-	}{Records: records, Scanned: scanned, Fields: make([]fieldJSON, 0, len(summary)), FieldsCapped: capped}
+		Records      int64       `json:"records"`
+		Scanned      int64       `json:"scanned"`
+		Fields       []fieldJSON `json:"fields"`
+		FieldsCapped bool        `json:"fields_capped,omitempty"`
+		// Limited says the tally stopped at limit records, the newest.
+		Limited bool            `json:"limited,omitempty"`
+		Behind  []originLagJSON `json:"behind,omitempty"`
+	}{Records: records, Scanned: scanned, Fields: make([]fieldJSON, 0, len(summary)), FieldsCapped: capped, Limited: opt.Newest > 0 && records == int64(opt.Newest)}
 	for _, f := range summary {
 		j := fieldJSON{Name: f.Name, Records: f.Records, Distinct: f.Distinct, DistinctAtLeast: f.ValuesCapped, Top: make([]valueJSON, 0, len(f.Top))}
 		for _, v := range f.Top {

@@ -160,8 +160,10 @@ func (s *LogStore) Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
 // per part and joins the parts at the end. The fields given to visit are
 // valid only during the call (they point into the database's buffers): a
 // caller copies what it keeps; unless opt.AllFields they hold only
-// opt.Fields. Scan reads at most opt.MaxScan records and index entries in
-// all; past that it fails with flowg.ErrLimit. It returns the entries read.
+// opt.Fields. With opt.Newest, one part reads newest first and stops after
+// that many matching records. Scan reads at most opt.MaxScan records and
+// index entries in all; past that it fails with flowg.ErrLimit. It returns
+// the entries read.
 func (s *LogStore) Scan(ctx context.Context, q flowg.Query, opt flowg.ScanOptions, visit func(part int, ts time.Time, fields map[string]string) error) (scanned int64, err error) {
 	start := time.Now()
 	defer func() { s.m.querySeconds.Observe(time.Since(start).Seconds()) }()
@@ -169,7 +171,7 @@ func (s *LogStore) Scan(ctx context.Context, q flowg.Query, opt flowg.ScanOption
 	if err != nil {
 		return 0, err
 	}
-	r := reader{plan: p, filter: q.Filter, maxScan: opt.MaxScan, total: new(atomic.Int64)}
+	r := reader{plan: p, filter: q.Filter, maxScan: opt.MaxScan, total: new(atomic.Int64), newest: opt.Newest}
 	// An index that answers the filter whole spares matching; a question
 	// that then reads no field is answered from the keys.
 	r.exact = p.viaIndex && q.Filter.IsEquality()
@@ -190,6 +192,9 @@ func (s *LogStore) Scan(ctx context.Context, q flowg.Query, opt flowg.ScanOption
 		return 0, nil
 	}
 	workers := max(1, min(opt.Workers, int((hi-lo+999_999)/1_000_000))) // parts of 1 ms at least
+	if opt.Newest > 0 {
+		workers = 1
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	for w := range workers {
 		part := r
@@ -221,32 +226,73 @@ type reader struct {
 	keysOnly bool     // no field is read: the keys answer
 	maxScan  int64
 	total    *atomic.Int64 // entries read by every part of the scan
+	newest   int           // read newest first, and only this many matches
 }
+
+// errEnough ends a scan that has read the records it was asked for.
+var errEnough = errors.New("enough records")
 
 // scan reads the records of r in key order, counting entries against the
 // budget shared by the parts of one Scan.
 func (r reader) scan(ctx context.Context, txn *badger.Txn, fn func(time.Time, map[string]string) error) error {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: r.prefix, PrefetchValues: false})
+	reverse := r.newest > 0
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: r.prefix, PrefetchValues: false, Reverse: reverse})
 	defer it.Close()
 	lower, upper := r.bounds()
 	fields := map[string]string{}
-	n := 0
-	overBudget := func(read int) error {
-		if r.total.Add(int64(read)) > r.maxScan {
-			return fmt.Errorf("%w: the question reads more than %d records; narrow from, to or the filter", flowg.ErrLimit, r.maxScan)
+	n, matched := 0, 0
+	if reverse {
+		inner := fn
+		fn = func(ts time.Time, f map[string]string) error {
+			if err := inner(ts, f); err != nil {
+				return err
+			}
+			if matched++; matched == r.newest {
+				return errEnough
+			}
+			return nil
 		}
-		return nil
 	}
-	for it.Seek(lower); it.Valid(); it.Next() {
+	err := r.read(ctx, txn, it, lower, upper, reverse, fields, &n, fn)
+	if errors.Is(err, errEnough) {
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	return r.overBudget(n % 1024)
+}
+
+func (r reader) overBudget(read int) error {
+	if r.total.Add(int64(read)) > r.maxScan {
+		return fmt.Errorf("%w: the question reads more than %d records; narrow from, to or the filter", flowg.ErrLimit, r.maxScan)
+	}
+	return nil
+}
+
+// read iterates [lower, upper) in the iterator's direction, counting the
+// entries read in n.
+func (r reader) read(ctx context.Context, txn *badger.Txn, it *badger.Iterator, lower, upper []byte, reverse bool, fields map[string]string, n *int, fn func(time.Time, map[string]string) error) error {
+	start := lower
+	if reverse {
+		start = upper
+	}
+	for it.Seek(start); it.Valid(); it.Next() {
 		key := it.Item().Key()
 		if bytes.Compare(key, upper) >= 0 {
+			if reverse {
+				continue // the reverse seek landed on upper itself
+			}
 			break
 		}
-		if n++; n%1024 == 0 {
+		if reverse && bytes.Compare(key, lower) < 0 {
+			break
+		}
+		if *n++; *n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := overBudget(1024); err != nil {
+			if err := r.overBudget(1024); err != nil {
 				return err
 			}
 		}
@@ -270,5 +316,5 @@ func (r reader) scan(ctx context.Context, txn *badger.Txn, fn func(time.Time, ma
 			return err
 		}
 	}
-	return overBudget(n % 1024)
+	return nil
 }

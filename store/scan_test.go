@@ -95,6 +95,25 @@ func TestScan_AgreesWithQuery(t *testing.T) {
 		}
 	}
 
+	// Newest: the latest matching records, as the first page gives them.
+	for _, f := range []string{``, `level = "error"`, `n ~= "7"`} {
+		page, err := s.Logs.Query(ctx, flowg.Query{Stream: "app", Filter: mustFilter(t, f), Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		if _, err := s.Logs.Scan(ctx, flowg.Query{Stream: "app", Filter: mustFilter(t, f)}, flowg.ScanOptions{MaxScan: 1e6, Workers: 2, Newest: 10, Fields: []string{"n"}},
+			func(_ int, _ time.Time, fl map[string]string) error {
+				got = append(got, strings.Clone(fl["n"]))
+				return nil
+			}); err != nil {
+			t.Fatal(err)
+		}
+		if want := ns(page); !slices.Equal(got, want) {
+			t.Errorf("%q newest 10: %v, want %v", f, got, want)
+		}
+	}
+
 	// The budget holds across parts, and an error from visit stops the scan.
 	if _, err := s.Logs.Scan(ctx, flowg.Query{Stream: "app"}, flowg.ScanOptions{MaxScan: 100, Workers: 2}, func(int, time.Time, map[string]string) error { return nil }); !errors.Is(err, flowg.ErrLimit) {
 		t.Errorf("over budget: %v", err)
