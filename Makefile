@@ -56,6 +56,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSnappy$$' -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzQueryTime$$' -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./syslog
+	$(GO) test -run '^$$' -fuzz '^FuzzParse5424$$' -fuzztime $(FUZZTIME) ./syslog
 	$(GO) test -run '^$$' -fuzz '^FuzzFramer$$' -fuzztime $(FUZZTIME) ./syslog
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAnswer$$' -fuzztime $(FUZZTIME) ./replica
 	$(GO) test -run '^$$' -fuzz '^FuzzVersions$$' -fuzztime $(FUZZTIME) ./replica

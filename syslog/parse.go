@@ -47,6 +47,9 @@ var severityLevel = [8]string{"error", "error", "error", "error", "warn", "info"
 // stored with.
 func (p *Parser) Parse(msg []byte, now time.Time) flowg.Record {
 	msg = bytes.TrimRight(msg, "\r\n\x00")
+	if rec, ok := parse5424(msg, now); ok {
+		return rec // the common case, read without the library
+	}
 	rec := p.parse(msg, now)
 	if err := rec.Validate(); err != nil {
 		raw := validUTF8(msg)
