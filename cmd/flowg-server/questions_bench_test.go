@@ -128,7 +128,10 @@ func waitIdle(b *testing.B, pid int, limit time.Duration) {
 // BenchmarkQuestions loads flowg-server and VictoriaLogs with the same
 // 2,000,000 seeded records (internal/dataset) spread over one day, and
 // reports each one's ingest records per CPU-second, peak RSS and settled
-// disk bytes per record. It asks both the same questions: errors per service over the whole range, a per-minute histogram of
+// disk bytes per record, and the latency of the five query shapes of a log
+// store (a page of 100: indexed equality, a regex and a phrase on the
+// message over the last hour, the newest 100 of everything; a count over
+// the whole range). It asks both the same questions: errors per service over the whole range, a per-minute histogram of
 // the day, p99 latency per service, the top 10 hosts. Each question is
 // asked 9 times of each server in alternation after one warm-up; it reports
 // p50 and p99 latency and server CPU per question, and flowg's p50 as a
@@ -194,28 +197,52 @@ func benchQuestions(b *testing.B, vlBin string) {
 	}()
 
 	window := url.Values{"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
+	hour := url.Values{"from": {to.Add(-time.Hour).Format(time.RFC3339)}, "to": window["to"]}
+	// The questions, then the five query shapes of a log store: pages of
+	// records (flowg-server's /logs, VictoriaLogs with limit=100).
 	questions := []struct {
 		name   string
+		path   string // stats or logs
 		flowg  url.Values
 		logsQL string
+		hour   bool // over the last hour, else the day
 	}{
-		{"errors per service", url.Values{"filter": {`level = "error"`}, "by": {"service"}}, `level:=error | stats by (service) count() as n`},
-		{"per-minute histogram of the day", url.Values{"step": {"1m"}}, `* | stats by (_time:1m) count() as n`},
-		{"p99 latency per service", url.Values{"by": {"service"}, "stats": {"p99(latency)"}}, `* | stats by (service) quantile(0.99, latency) as p99`},
-		{"top 10 hosts", url.Values{"by": {"host"}, "top": {"10"}}, `* | top 10 (host)`},
+		{"errors per service", "stats", url.Values{"filter": {`level = "error"`}, "by": {"service"}}, `level:=error | stats by (service) count() as n`, false},
+		{"per-minute histogram of the day", "stats", url.Values{"step": {"1m"}}, `* | stats by (_time:1m) count() as n`, false},
+		{"p99 latency per service", "stats", url.Values{"by": {"service"}, "stats": {"p99(latency)"}}, `* | stats by (service) quantile(0.99, latency) as p99`, false},
+		{"top 10 hosts", "stats", url.Values{"by": {"host"}, "top": {"10"}}, `* | top 10 (host)`, false},
+		{"indexed equality, 1 h, 100", "logs", url.Values{"filter": {`level = "error"`}}, `level:=error`, true},
+		{"regex on message, 1 h, 100", "logs", url.Values{"filter": {`message ~= "refused .* db-12"`}}, `_msg:~"refused .* db-12"`, true},
+		{"phrase on message, 1 h, 100", "logs", url.Values{"filter": {`message has "insufficient funds"`}}, `"insufficient funds"`, true},
+		{"newest 100 of everything", "logs", url.Values{}, `*`, false},
+		{"count over the whole range", "stats", url.Values{}, `* | stats count() as n`, false},
 	}
-	askFlowg := func(q url.Values) []byte {
-		for k, v := range window {
+	askFlowg := func(path string, q url.Values, hourly bool) []byte {
+		w := window
+		if hourly {
+			w = hour
+		}
+		for k, v := range w {
 			q[k] = v
 		}
-		code, body := fl.request(tok, "GET", "/api/v1/streams/bench/stats?"+q.Encode(), "")
+		if path == "logs" {
+			q.Set("limit", "100")
+		}
+		code, body := fl.request(tok, "GET", "/api/v1/streams/bench/"+path+"?"+q.Encode(), "")
 		if code != 200 {
 			b.Fatalf("flowg-server %v: %d %s", q, code, body)
 		}
 		return body
 	}
-	askVL := func(logsQL string) []byte {
-		q := url.Values{"query": {logsQL}, "start": window["from"], "end": window["to"]}
+	askVL := func(logsQL string, page, hourly bool) []byte {
+		w := window
+		if hourly {
+			w = hour
+		}
+		q := url.Values{"query": {logsQL}, "start": w["from"], "end": w["to"]}
+		if page {
+			q.Set("limit", "100")
+		}
 		resp, err := http.Get("http://" + vl.addr + "/select/logsql/query?" + q.Encode())
 		if err != nil {
 			b.Fatal(err)
@@ -232,20 +259,21 @@ func benchQuestions(b *testing.B, vlBin string) {
 	fmt.Printf("questions: load average %s", load)
 	fmt.Printf("%-34s %28s %28s %8s\n", "question", "flowg-server p50/p99 (CPU)", "VictoriaLogs p50/p99 (CPU)", "p50 ×")
 	for qi, q := range questions {
-		askFlowg(q.flowg)
-		askVL(q.logsQL) // warm-up
+		page := q.path == "logs"
+		askFlowg(q.path, q.flowg, q.hour)
+		askVL(q.logsQL, page, q.hour) // warm-up
 		var flLat, vlLat []time.Duration
 		var flCPU, vlCPU float64
 		var flAns, vlAns []byte
 		for range rounds {
 			c := cpuSeconds(b, fl.cmd.Process.Pid)
 			t := time.Now()
-			flAns = askFlowg(q.flowg)
+			flAns = askFlowg(q.path, q.flowg, q.hour)
 			flLat = append(flLat, time.Since(t))
 			flCPU += cpuSeconds(b, fl.cmd.Process.Pid) - c
 			c = cpuSeconds(b, vl.cmd.Process.Pid)
 			t = time.Now()
-			vlAns = askVL(q.logsQL)
+			vlAns = askVL(q.logsQL, page, q.hour)
 			vlLat = append(vlLat, time.Since(t))
 			vlCPU += cpuSeconds(b, vl.cmd.Process.Pid) - c
 		}
@@ -258,6 +286,14 @@ func benchQuestions(b *testing.B, vlBin string) {
 		b.ReportMetric(ratio, fmt.Sprintf("q%d-p50-vs-vlogs", qi+1))
 		if qi == 0 {
 			checkErrorsPerService(b, flAns, vlAns)
+		}
+		if page {
+			// Both answer a page of 100 when the window holds that many.
+			var fp struct{ Records []json.RawMessage }
+			json.Unmarshal(flAns, &fp)
+			if vlRows := len(bytes.Split(bytes.TrimSpace(vlAns), []byte("\n"))); len(fp.Records) != vlRows && len(bytes.TrimSpace(vlAns)) > 0 {
+				fmt.Printf("  (%s: flowg-server answered %d records, VictoriaLogs %d)\n", q.name, len(fp.Records), vlRows)
+			}
 		}
 	}
 }
