@@ -82,7 +82,9 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 
 	parts := runtime.GOMAXPROCS(0)
 	aggs, matched := make([]*stats.Aggregator, parts), make([]int64, parts)
-	lim := stats.Limits{MaxGroups: a.cfg.Limits.MaxStatsGroups}
+	// The distinct values held exactly are a budget of the question, shared
+	// by its parts.
+	lim := stats.Limits{MaxGroups: a.cfg.Limits.MaxStatsGroups, MaxExactDistinct: stats.DefaultLimits().MaxExactDistinct / parts}
 	for i := range aggs {
 		aggs[i] = stats.New(question, lim)
 	}
