@@ -97,13 +97,16 @@ type Limits struct {
 	// MaxStatsInFlight bounds the stats and fields questions computed at
 	// once; others wait their turn. Default 4.
 	MaxStatsInFlight int
+	// MaxStatsBytes bounds the memory one stats question holds (groups,
+	// distinct values, sketches); past it the answer is 422. Default 32 MiB.
+	MaxStatsBytes int64
 }
 
 // DefaultLimits returns the documented limits.
 func DefaultLimits() Limits {
 	return Limits{MaxBodyBytes: 8 << 20, MaxQueryLimit: 10_000, MaxWatchers: 256,
 		LoginFailuresPerUser: 10, LoginFailuresPerAddr: 30, MaxIngestInFlight: 64 << 20,
-		MaxStatsScan: 50_000_000, MaxStatsGroups: 10_000, MaxStatsInFlight: 4}
+		MaxStatsScan: 50_000_000, MaxStatsGroups: 10_000, MaxStatsInFlight: 4, MaxStatsBytes: 32 << 20}
 }
 
 // RegisterFlags registers the login throttle's flags
@@ -203,6 +206,7 @@ func New(cfg Config) (*API, error) {
 	orDefault(&l.MaxStatsScan, d.MaxStatsScan)
 	orDefault(&l.MaxStatsGroups, d.MaxStatsGroups)
 	orDefault(&l.MaxStatsInFlight, d.MaxStatsInFlight)
+	orDefault(&l.MaxStatsBytes, d.MaxStatsBytes)
 	orDefault(&cfg.Heartbeat, 15*time.Second)
 	// One body never holds more than the whole budget of bodies in flight.
 	l.MaxBodyBytes = min(l.MaxBodyBytes, l.MaxIngestInFlight)

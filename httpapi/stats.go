@@ -82,9 +82,8 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 
 	parts := runtime.GOMAXPROCS(0)
 	aggs, matched := make([]*stats.Aggregator, parts), make([]int64, parts)
-	// The distinct values held exactly are a budget of the question, shared
-	// by its parts.
-	lim := stats.Limits{MaxGroups: a.cfg.Limits.MaxStatsGroups, MaxExactDistinct: stats.DefaultLimits().MaxExactDistinct / parts}
+	// The memory is a budget of the question, shared by its parts.
+	lim := stats.Limits{MaxGroups: a.cfg.Limits.MaxStatsGroups, MaxBytes: a.cfg.Limits.MaxStatsBytes / int64(parts)}
 	for i := range aggs {
 		aggs[i] = stats.New(question, lim)
 	}
@@ -98,17 +97,21 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		matched[part]++
 		return aggs[part].Add(ts, fields)
 	})
-	for i, b := range aggs[1:] {
-		matched[0] += matched[i+1]
+	// The parts join in an aggregator that may hold the whole budget.
+	total := stats.New(question, stats.Limits{MaxGroups: lim.MaxGroups, MaxBytes: a.cfg.Limits.MaxStatsBytes})
+	for i, b := range aggs {
+		if i > 0 {
+			matched[0] += matched[i]
+		}
 		if err == nil {
-			err = aggs[0].Merge(b)
+			err = total.Merge(b)
 		}
 	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	ans := aggs[0].Answer()
+	ans := total.Answer()
 	out := struct {
 		Columns []string       `json:"columns"`
 		Step    string         `json:"step,omitempty"`
@@ -170,6 +173,7 @@ const (
 	maxFieldNames  = 1000
 	maxFieldValues = 1000
 	maxFieldTop    = 100
+	maxFieldBytes  = 16 << 20 // names and values held, shared by the parts
 )
 
 // fields answers with the field names of the records of a window, how many
@@ -200,7 +204,7 @@ func (a *API) fields(w http.ResponseWriter, r *http.Request) {
 	parts := opt.Workers
 	tallies := make([]*stats.Fields, parts)
 	for i := range tallies {
-		tallies[i] = stats.NewFields(maxFieldNames, maxFieldValues)
+		tallies[i] = stats.NewFields(maxFieldNames, maxFieldValues, maxFieldBytes/int64(parts))
 	}
 	scanned, err := a.scan(r, q, opt, func(part int, _ time.Time, fields map[string]string) error {
 		tallies[part].Add(fields)
@@ -210,10 +214,11 @@ func (a *API) fields(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	for _, t := range tallies[1:] {
-		tallies[0].Merge(t)
+	all := stats.NewFields(maxFieldNames, maxFieldValues, maxFieldBytes)
+	for _, t := range tallies {
+		all.Merge(t)
 	}
-	records, summary, capped := tallies[0].Summary(top)
+	records, summary, capped := all.Summary(top)
 	type valueJSON struct {
 		Value string `json:"value"`
 		Count int64  `json:"count"`

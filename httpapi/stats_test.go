@@ -100,6 +100,41 @@ func TestStats_Questions(t *testing.T) {
 	}
 }
 
+// TestStats_MemoryBounded: records with large unique values, grouped by
+// them or tallied, cost the node a bounded memory: a 422 for the question
+// that would hold more, values past 1 KiB left out of the sidebar's.
+func TestStats_MemoryBounded(t *testing.T) {
+	n := newNodeWith(t, func(c *httpapi.Config) { c.Limits.MaxStatsBytes = 1 << 20 })
+	blob := strings.Repeat("b", 60<<10)
+	for i := range 5 {
+		var recs []string
+		for j := range 10 {
+			recs = append(recs, fmt.Sprintf(`{"blob":"%s%d-%d","n":"%d"}`, blob, i, j, j))
+		}
+		n.call("POST", "/api/v1/streams/big/logs/struct", "application/json", `{"records":[`+strings.Join(recs, ",")+`]}`, 200, nil)
+	}
+	code, body := n.do("GET", "/api/v1/streams/big/stats?by=blob", "", "")
+	if code != 422 || !strings.Contains(body, "would hold more than") {
+		t.Errorf("grouped by 60 KiB values: %d %.200s", code, body)
+	}
+	if code, body := n.do("GET", "/api/v1/streams/big/stats?stats=count_distinct(blob)", "", ""); code != 200 || !strings.Contains(body, `"approximate":["count_distinct(blob)"]`) {
+		t.Errorf("distinct 60 KiB values: %d %.300s", code, body)
+	}
+	var f struct {
+		Fields []struct {
+			Name            string
+			Distinct        int
+			DistinctAtLeast bool `json:"distinct_at_least"`
+		}
+	}
+	n.call("GET", "/api/v1/streams/big/fields", "", "", 200, &f)
+	for _, fl := range f.Fields {
+		if fl.Name == "blob" && (fl.Distinct != 0 || !fl.DistinctAtLeast) {
+			t.Errorf("blob tallied: %+v", fl)
+		}
+	}
+}
+
 type behindOne struct{}
 
 func (behindOne) Lag() []flowg.OriginLag {

@@ -8,15 +8,24 @@ import (
 
 // Fields tallies the field names of records and the values of each: what a
 // search page's sidebar shows. Its memory is bounded: past MaxNames field
-// names new names are not tallied, and past MaxValues values of one field
-// new values are counted only as others.
+// names new names are not tallied, and past MaxValues values of one field,
+// or MaxBytes held in all, new values are counted only as others; so is a
+// value longer than MaxValueLen.
 type Fields struct {
 	MaxNames, MaxValues int
+	MaxBytes            int64
 
 	records     int64
+	bytes       int64
 	names       map[string]*tally
 	namesCapped bool
 }
+
+// MaxValueLen is the longest value a field tally holds.
+const MaxValueLen = 1 << 10
+
+// heldCost is what holding a name or value costs, besides its bytes.
+const heldCost = 48
 
 type tally struct {
 	n int64 // records with the field not empty
@@ -29,8 +38,17 @@ type tally struct {
 }
 
 // NewFields returns an empty tally with the given bounds.
-func NewFields(maxNames, maxValues int) *Fields {
-	return &Fields{MaxNames: maxNames, MaxValues: maxValues, names: map[string]*tally{}}
+func NewFields(maxNames, maxValues int, maxBytes int64) *Fields {
+	return &Fields{MaxNames: maxNames, MaxValues: maxValues, MaxBytes: maxBytes, names: map[string]*tally{}}
+}
+
+// hold counts n more bytes held when the budget allows it.
+func (s *Fields) hold(n int) bool {
+	if s.bytes+int64(n+heldCost) > s.MaxBytes {
+		return false
+	}
+	s.bytes += int64(n + heldCost)
+	return true
 }
 
 // Add tallies one record.
@@ -42,22 +60,22 @@ func (s *Fields) Add(fields map[string]string) {
 		}
 		t := s.names[k]
 		if t == nil {
-			if len(s.names) >= s.MaxNames {
+			if len(s.names) >= s.MaxNames || !s.hold(len(k)) {
 				s.namesCapped = true
 				continue
 			}
 			t = &tally{values: map[string]int{}}
 			s.names[strings.Clone(k)] = t
 		}
-		t.add(s.MaxValues, v, 1)
+		s.add(t, v, 1)
 	}
 }
 
-func (t *tally) add(maxValues int, v string, n int64) {
+func (s *Fields) add(t *tally, v string, n int64) {
 	t.n += n
 	if i, ok := t.values[v]; ok {
 		t.counts[i] += n
-	} else if len(t.values) < maxValues {
+	} else if len(t.values) < s.MaxValues && len(v) <= MaxValueLen && s.hold(len(v)) {
 		t.values[strings.Clone(v)] = len(t.counts)
 		t.counts = append(t.counts, n)
 	} else {
@@ -72,7 +90,7 @@ func (s *Fields) Merge(o *Fields) {
 	for k, ot := range o.names {
 		t := s.names[k]
 		if t == nil {
-			if len(s.names) >= s.MaxNames {
+			if len(s.names) >= s.MaxNames || !s.hold(len(k)) {
 				s.namesCapped = true
 				continue
 			}
@@ -80,7 +98,7 @@ func (s *Fields) Merge(o *Fields) {
 			s.names[k] = t
 		}
 		for v, i := range ot.values {
-			t.add(s.MaxValues, v, ot.counts[i])
+			s.add(t, v, ot.counts[i])
 		}
 		t.n += ot.others
 		t.others += ot.others

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/store"
 	"github.com/axiomhq/hyperloglog"
 )
 
@@ -32,22 +33,35 @@ type Question struct {
 	Top int
 }
 
-// Limits bound the memory of one question.
+// Limits bound the memory of one aggregator.
 type Limits struct {
 	// MaxGroups bounds the groups (buckets times by values).
 	MaxGroups int
-	// MaxExactDistinct bounds the distinct values count_distinct holds
-	// exactly, over all groups; past it a group's set turns into a
-	// HyperLogLog sketch (about 1% error, 16 KiB) and the answer says so.
-	MaxExactDistinct int
+	// MaxBytes bounds the memory the aggregator holds, as it counts it:
+	// groups with their by values, the distinct values count_distinct
+	// holds exactly, and sketches at their largest. Past it a group's set
+	// of distinct values turns into a HyperLogLog sketch (about 1% error,
+	// 16 KiB) and the answer says so; when that is not enough, Add fails.
+	MaxBytes int64
 }
 
 // DefaultLimits are the limits a node uses unless told otherwise.
-func DefaultLimits() Limits { return Limits{MaxGroups: 10_000, MaxExactDistinct: 1_000_000} }
+func DefaultLimits() Limits { return Limits{MaxGroups: 10_000, MaxBytes: 32 << 20} }
 
-// ErrTooManyGroups is a question whose answer has more groups than
-// Limits.MaxGroups.
+// ErrTooManyGroups is a question whose answer has more groups, or holds
+// more memory, than its Limits.
 var ErrTooManyGroups = errors.New("too many groups")
+
+// What the aggregator counts for what it holds (Go's map and slice
+// overheads included, roughly).
+const (
+	groupCost    = 128      // a group, besides its key and by values
+	accCost      = 72       // one function's state in a group
+	valueCost    = 48       // one distinct value held exactly, besides its bytes
+	sketchBins   = 2048     // a quantile sketch's most bins, each way: values over a ratio of 8e8 at full accuracy
+	sketchCost   = 256      // a quantile sketch, besides its bins (8 bytes each, counted as they grow)
+	distinctCost = 16 << 10 // a HyperLogLog sketch of precision 14, dense
+)
 
 // Aggregator computes a question over records given one by one. It is not
 // safe for concurrent use; Merge joins aggregators that split the work.
@@ -56,8 +70,8 @@ type Aggregator struct {
 	lim    Limits
 	groups map[string]*group
 	key    []byte
-	// exact counts the distinct values held exactly, over all groups.
-	exact  int
+	// bytes is the memory held, as counted (see the costs above).
+	bytes  int64
 	approx []bool // by function: some group's answer is an estimate
 }
 
@@ -75,6 +89,7 @@ type acc struct {
 	set      map[string]struct{}
 	hll      *hyperloglog.Sketch
 	sketch   *ddsketch.DDSketch
+	bins     int // the sketch's bins counted in the aggregator's bytes
 }
 
 // New returns an aggregator for q.
@@ -83,8 +98,8 @@ func New(q Question, lim Limits) *Aggregator {
 	if lim.MaxGroups <= 0 {
 		lim.MaxGroups = d.MaxGroups
 	}
-	if lim.MaxExactDistinct <= 0 {
-		lim.MaxExactDistinct = d.MaxExactDistinct
+	if lim.MaxBytes <= 0 {
+		lim.MaxBytes = d.MaxBytes
 	}
 	return &Aggregator{q: q, lim: lim, groups: map[string]*group{}, approx: make([]bool, len(q.Funcs))}
 }
@@ -105,8 +120,8 @@ func (a *Aggregator) Add(ts time.Time, fields map[string]string) error {
 	}
 	g := a.groups[string(a.key)]
 	if g == nil {
-		if len(a.groups) >= a.lim.MaxGroups {
-			return fmt.Errorf("%w: more than %d; group by fewer fields, use a wider step or a narrower filter", ErrTooManyGroups, a.lim.MaxGroups)
+		if err := a.newGroup(int64(2 * len(a.key))); err != nil {
+			return err
 		}
 		g = &group{bucket: bucket, by: make([]string, len(a.q.By)), accs: make([]acc, len(a.q.Funcs))}
 		for i, f := range a.q.By {
@@ -115,47 +130,68 @@ func (a *Aggregator) Add(ts time.Time, fields map[string]string) error {
 		a.groups[string(a.key)] = g
 	}
 	for i, f := range a.q.Funcs {
-		a.add(i, &g.accs[i], f, fields[f.Field])
+		if err := a.add(i, &g.accs[i], f, fields[f.Field]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func (a *Aggregator) add(i int, c *acc, f Func, v string) {
+// newGroup counts a new group whose key and by values take keyBytes.
+func (a *Aggregator) newGroup(keyBytes int64) error {
+	if len(a.groups) >= a.lim.MaxGroups {
+		return fmt.Errorf("%w: more than %d; group by fewer fields, use a wider step or a narrower filter", ErrTooManyGroups, a.lim.MaxGroups)
+	}
+	return a.charge(groupCost + keyBytes + int64(len(a.q.Funcs))*accCost)
+}
+
+// charge counts n more bytes held, failing past the budget.
+func (a *Aggregator) charge(n int64) error {
+	if a.bytes += n; a.bytes > a.lim.MaxBytes {
+		return fmt.Errorf("%w: the answer would hold more than %d MiB; group by fewer fields or values, use a wider step or a narrower filter", ErrTooManyGroups, a.lim.MaxBytes>>20)
+	}
+	return nil
+}
+
+func (a *Aggregator) add(i int, c *acc, f Func, v string) error {
 	switch f.Kind {
 	case Count:
 		c.n++
-		return
+		return nil
 	case CountField:
 		if v != "" {
 			c.n++
 		}
-		return
+		return nil
 	case CountDistinct:
 		if v == "" {
-			return
+			return nil
 		}
 		if c.hll != nil {
 			c.hll.Insert([]byte(v))
-			return
+			return nil
 		}
 		if c.set == nil {
 			c.set = map[string]struct{}{}
 		}
 		if _, ok := c.set[v]; ok {
-			return
+			return nil
 		}
-		if a.exact >= a.lim.MaxExactDistinct {
-			a.toSketch(i, c)
+		if cost := int64(len(v) + valueCost); a.bytes+cost > a.lim.MaxBytes {
+			if err := a.toSketch(i, c); err != nil {
+				return err
+			}
 			c.hll.Insert([]byte(v))
-			return
+			return nil
+		} else {
+			a.bytes += cost
 		}
 		c.set[strings.Clone(v)] = struct{}{}
-		a.exact++
-		return
+		return nil
 	}
 	x, ok := number(v)
 	if !ok {
-		return
+		return nil
 	}
 	if c.n == 0 || x < c.min {
 		c.min = x
@@ -167,21 +203,46 @@ func (a *Aggregator) add(i int, c *acc, f Func, v string) {
 	c.sum += x
 	if f.Kind == Quantile {
 		if c.sketch == nil {
-			c.sketch, _ = ddsketch.NewDefaultDDSketch(Accuracy)
+			if err := a.charge(sketchCost); err != nil {
+				return err
+			}
+			c.sketch, _ = ddsketch.LogCollapsingLowestDenseDDSketch(Accuracy, sketchBins)
 		}
 		c.sketch.Add(x)
+		return a.countBins(c)
 	}
+	return nil
 }
 
-// toSketch turns a group's exact set of distinct values into a sketch.
-func (a *Aggregator) toSketch(i int, c *acc) {
-	c.hll = hyperloglog.New16()
+// countBins charges the bins a sketch grew by.
+func (a *Aggregator) countBins(c *acc) error {
+	n := 0
+	for _, st := range [...]store.Store{c.sketch.GetPositiveValueStore(), c.sketch.GetNegativeValueStore()} {
+		if !st.IsEmpty() {
+			lo, _ := st.MinIndex()
+			hi, _ := st.MaxIndex()
+			n += (hi - lo + 128) / 128 * 128 // the store grows by 128 bins
+		}
+	}
+	if n <= c.bins {
+		return nil
+	}
+	grew := n - c.bins
+	c.bins = n
+	return a.charge(int64(grew) * 8)
+}
+
+// toSketch turns a group's exact set of distinct values into a sketch,
+// which holds less once the set is larger than a sketch.
+func (a *Aggregator) toSketch(i int, c *acc) error {
+	c.hll = hyperloglog.New14()
 	for v := range c.set {
 		c.hll.Insert([]byte(v))
+		a.bytes -= int64(len(v) + valueCost)
 	}
-	a.exact -= len(c.set)
 	c.set = nil
 	a.approx[i] = true
+	return a.charge(distinctCost)
 }
 
 // Merge adds the records counted by b, an aggregator of the same question.
@@ -189,14 +250,16 @@ func (a *Aggregator) Merge(b *Aggregator) error {
 	for k, bg := range b.groups {
 		g := a.groups[k]
 		if g == nil {
-			if len(a.groups) >= a.lim.MaxGroups {
-				return fmt.Errorf("%w: more than %d; group by fewer fields, use a wider step or a narrower filter", ErrTooManyGroups, a.lim.MaxGroups)
+			if err := a.newGroup(int64(2 * len(k))); err != nil {
+				return err
 			}
 			g = &group{bucket: bg.bucket, by: bg.by, accs: make([]acc, len(a.q.Funcs))}
 			a.groups[k] = g
 		}
 		for i, f := range a.q.Funcs {
-			a.merge(i, &g.accs[i], &bg.accs[i], f)
+			if err := a.merge(i, &g.accs[i], &bg.accs[i], f); err != nil {
+				return err
+			}
 		}
 	}
 	for i, x := range b.approx {
@@ -205,14 +268,16 @@ func (a *Aggregator) Merge(b *Aggregator) error {
 	return nil
 }
 
-func (a *Aggregator) merge(i int, c, d *acc, f Func) {
+func (a *Aggregator) merge(i int, c, d *acc, f Func) error {
 	switch f.Kind {
 	case Count, CountField:
 		c.n += d.n
-		return
+		return nil
 	case CountDistinct:
 		if d.hll != nil && c.hll == nil {
-			a.toSketch(i, c)
+			if err := a.toSketch(i, c); err != nil {
+				return err
+			}
 		}
 		if c.hll != nil {
 			if d.hll != nil {
@@ -221,15 +286,17 @@ func (a *Aggregator) merge(i int, c, d *acc, f Func) {
 			for v := range d.set {
 				c.hll.Insert([]byte(v))
 			}
-			return
+			return nil
 		}
 		for v := range d.set {
-			a.add(i, c, f, v)
+			if err := a.add(i, c, f, v); err != nil {
+				return err
+			}
 		}
-		return
+		return nil
 	}
 	if d.n == 0 {
-		return
+		return nil
 	}
 	if c.n == 0 || d.min < c.min {
 		c.min = d.min
@@ -241,11 +308,16 @@ func (a *Aggregator) merge(i int, c, d *acc, f Func) {
 	c.sum += d.sum
 	if d.sketch != nil {
 		if c.sketch == nil {
+			if err := a.charge(sketchCost); err != nil {
+				return err
+			}
 			c.sketch = d.sketch
 		} else {
 			c.sketch.MergeWith(d.sketch)
 		}
+		return a.countBins(c)
 	}
+	return nil
 }
 
 // Row is one group of the answer.
