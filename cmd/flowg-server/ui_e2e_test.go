@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -119,6 +121,20 @@ func TestE2E_WebUI(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "search")
+	// The same page in dark mode.
+	run("dark mode", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return err
+	}))
+	if bg := value(t, ctx, "background", chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`)); bg != "rgb(19, 21, 24)" {
+		t.Errorf("dark mode background %s", bg)
+	}
+	screenshot(t, ctx, "search-dark")
+	run("light mode", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
+		return err
+	}))
 
 	// Page: the next page holds the 100 older errors.
 	firstBefore := value(t, ctx, "first row", chromedp.Text(`table.records tbody tr td.time`))
@@ -186,6 +202,13 @@ func TestE2E_WebUI(t *testing.T) {
 	screenshot(t, ctx, "tokens")
 	run("streams admin", chromedp.Navigate(base+"/#/admin?tab=streams"), chromedp.WaitVisible(`//a[.='app']`))
 	screenshot(t, ctx, "admin")
+
+	// An action the API refuses shows the API's error: nine indexed fields.
+	run("refused settings", chromedp.Evaluate[chromedp.Void](`document.querySelector('input[aria-label="indexed fields of app"]').value = 'a,b,c,d,e,f,g,h,i'`),
+		chromedp.Click(`//button[.='Save']`), chromedp.WaitVisible(`.error`))
+	if msg := value(t, ctx, "error", chromedp.Text(`.error`)); !strings.HasPrefix(msg, "400: ") || !strings.Contains(msg, "indexed") {
+		t.Errorf("a refused save shows %q", msg)
+	}
 }
 
 // BenchmarkUI loads 1,000,000 seeded records (internal/dataset) spread
