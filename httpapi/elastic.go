@@ -25,14 +25,14 @@ const DefaultElasticStream = "elasticsearch"
 const elasticVersion = "8.11.0"
 
 // elasticHeaders marks an answer as Elasticsearch's, which the official
-// clients from 7.14 check on every answer.
+// clients from 7.14 check on every answer; the mux sets it on every route
+// under ElasticPrefix, refusals included.
 func elasticHeaders(w http.ResponseWriter) {
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 }
 
 // elasticInfo answers the handshake (GET /): the version and tagline.
 func (a *API) elasticInfo(w http.ResponseWriter, r *http.Request) {
-	elasticHeaders(w)
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)
 		return
@@ -47,7 +47,6 @@ func (a *API) elasticInfo(w http.ResponseWriter, r *http.Request) {
 
 // elasticHealth answers the health check some shippers make first.
 func (a *API) elasticHealth(w http.ResponseWriter, r *http.Request) {
-	elasticHeaders(w)
 	writeJSON(w, http.StatusOK, map[string]any{"cluster_name": "flowg", "status": "green", "timed_out": false})
 }
 
@@ -59,7 +58,6 @@ func (a *API) elasticHealth(w http.ResponseWriter, r *http.Request) {
 // an item per action, with its status and, for a document refused, its
 // error; the others are stored. delete and update are refused per item.
 func (a *API) elasticBulk(w http.ResponseWriter, r *http.Request) {
-	elasticHeaders(w)
 	fixed, ok := a.pushStream(w, r)
 	if !ok {
 		return

@@ -58,17 +58,25 @@ func (s *Fields) Add(fields map[string]string) {
 		if v == "" {
 			continue
 		}
-		t := s.names[k]
-		if t == nil {
-			if len(s.names) >= s.MaxNames || !s.hold(len(k)) {
-				s.namesCapped = true
-				continue
-			}
-			t = &tally{values: map[string]int{}}
-			s.names[strings.Clone(k)] = t
+		if t := s.tally(k); t != nil {
+			s.add(t, v, 1)
 		}
-		s.add(t, v, 1)
 	}
+}
+
+// tally returns the tally of field k, made if the bounds allow; nil if
+// they do not.
+func (s *Fields) tally(k string) *tally {
+	t := s.names[k]
+	if t == nil {
+		if len(s.names) >= s.MaxNames || !s.hold(len(k)) {
+			s.namesCapped = true
+			return nil
+		}
+		t = &tally{values: map[string]int{}}
+		s.names[strings.Clone(k)] = t
+	}
+	return t
 }
 
 func (s *Fields) add(t *tally, v string, n int64) {
@@ -88,14 +96,9 @@ func (s *Fields) Merge(o *Fields) {
 	s.records += o.records
 	s.namesCapped = s.namesCapped || o.namesCapped
 	for k, ot := range o.names {
-		t := s.names[k]
+		t := s.tally(k)
 		if t == nil {
-			if len(s.names) >= s.MaxNames || !s.hold(len(k)) {
-				s.namesCapped = true
-				continue
-			}
-			t = &tally{values: map[string]int{}}
-			s.names[k] = t
+			continue
 		}
 		for v, i := range ot.values {
 			s.add(t, v, ot.counts[i])
