@@ -45,7 +45,7 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, flowg.ErrBuiltin):
 		return http.StatusForbidden
-	case errors.Is(err, flowg.ErrLimit), errors.Is(err, stats.ErrTooManyGroups):
+	case errors.Is(err, flowg.ErrLimit):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, flowg.ErrClosed), errors.Is(err, flowg.ErrBusy):
 		return http.StatusServiceUnavailable

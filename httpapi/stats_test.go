@@ -207,7 +207,7 @@ func TestStats_Refusals(t *testing.T) {
 		{"step=0", 400, `step="0" is not auto or a duration`},
 		{"step=auto", 400, "step=auto needs from"},
 		{"top=0", 400, `top="0" is not a whole number from 1 to 5`},
-		{"by=host&step=1m&from=2026-12-01T10:00:00Z", 422, "too many groups: more than 5"},
+		{"by=host&step=1m&from=2026-12-01T10:00:00Z", 422, "over a limit: more than 5 groups"},
 		{"from=2026-12-01T09:00:00Z", 422, "the question reads more than 50 records"},
 	} {
 		code, body := n.do("GET", "/api/v1/streams/app/stats?"+tc.query, "", "")

@@ -3,7 +3,6 @@ package stats
 import (
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/DataDog/sketches-go/ddsketch/store"
 	"github.com/axiomhq/hyperloglog"
+	"github.com/flowg-server/flowg-server"
 )
 
 // Accuracy is the relative accuracy of quantiles: a quantile is within
@@ -47,10 +47,6 @@ type Limits struct {
 
 // DefaultLimits are the limits a node uses unless told otherwise.
 func DefaultLimits() Limits { return Limits{MaxGroups: 10_000, MaxBytes: 32 << 20} }
-
-// ErrTooManyGroups is a question whose answer has more groups, or holds
-// more memory, than its Limits.
-var ErrTooManyGroups = errors.New("too many groups")
 
 // What the aggregator counts for what it holds (Go's map and slice
 // overheads included, roughly).
@@ -104,8 +100,9 @@ func New(q Question, lim Limits) *Aggregator {
 	return &Aggregator{q: q, lim: lim, groups: map[string]*group{}, approx: make([]bool, len(q.Funcs))}
 }
 
-// Add counts one record. It fails, and counts nothing more, once the groups
-// would exceed the limit.
+// Add counts one record. Once the groups or the memory held would exceed
+// the Limits it fails with an error wrapping flowg.ErrLimit, and the
+// question is over.
 func (a *Aggregator) Add(ts time.Time, fields map[string]string) error {
 	var bucket int64
 	if a.q.Step > 0 {
@@ -140,7 +137,7 @@ func (a *Aggregator) Add(ts time.Time, fields map[string]string) error {
 // newGroup counts a new group whose key and by values take keyBytes.
 func (a *Aggregator) newGroup(keyBytes int64) error {
 	if len(a.groups) >= a.lim.MaxGroups {
-		return fmt.Errorf("%w: more than %d; group by fewer fields, use a wider step or a narrower filter", ErrTooManyGroups, a.lim.MaxGroups)
+		return fmt.Errorf("%w: more than %d groups; group by fewer fields, use a wider step or a narrower filter", flowg.ErrLimit, a.lim.MaxGroups)
 	}
 	return a.charge(groupCost + keyBytes + int64(len(a.q.Funcs))*accCost)
 }
@@ -148,7 +145,7 @@ func (a *Aggregator) newGroup(keyBytes int64) error {
 // charge counts n more bytes held, failing past the budget.
 func (a *Aggregator) charge(n int64) error {
 	if a.bytes += n; a.bytes > a.lim.MaxBytes {
-		return fmt.Errorf("%w: the answer would hold more than %d MiB; group by fewer fields or values, use a wider step or a narrower filter", ErrTooManyGroups, a.lim.MaxBytes>>20)
+		return fmt.Errorf("%w: the answer would hold more than %d MiB; group by fewer fields or values, use a wider step or a narrower filter", flowg.ErrLimit, a.lim.MaxBytes>>20)
 	}
 	return nil
 }

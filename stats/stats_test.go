@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowg-server/flowg-server"
 )
 
 type record struct {
@@ -284,7 +286,7 @@ func TestMemoryBudget(t *testing.T) {
 	for i := 0; i < 100 && err == nil; i++ {
 		err = a.Add(time.Time{}, map[string]string{"v": big + strconv.Itoa(i)})
 	}
-	if !errors.Is(err, ErrTooManyGroups) || !strings.Contains(err.Error(), "more than 1 MiB") || a.bytes > 1<<20+200<<10 {
+	if !errors.Is(err, flowg.ErrLimit) || !strings.Contains(err.Error(), "more than 1 MiB") || a.bytes > 1<<20+200<<10 {
 		t.Errorf("64 KiB by values: %v, %d bytes held", err, a.bytes)
 	}
 	q := New(Question{Funcs: []Func{{Kind: Quantile, Q: 0.5, Field: "x"}}, By: []string{"g"}}, Limits{MaxBytes: 1 << 20})
@@ -295,7 +297,7 @@ func TestMemoryBudget(t *testing.T) {
 			err = q.Add(time.Time{}, map[string]string{"g": strconv.Itoa(i), "x": "1e6"})
 		}
 	}
-	if !errors.Is(err, ErrTooManyGroups) {
+	if !errors.Is(err, flowg.ErrLimit) {
 		t.Errorf("a thousand wide quantile sketches under 1 MiB: %v", err)
 	}
 }
@@ -306,7 +308,7 @@ func TestTooManyGroups(t *testing.T) {
 	for i := 0; i < 11 && err == nil; i++ {
 		err = a.Add(time.Time{}, map[string]string{"id": strconv.Itoa(i)})
 	}
-	if !errors.Is(err, ErrTooManyGroups) || !strings.Contains(err.Error(), "more than 10") {
+	if !errors.Is(err, flowg.ErrLimit) || !strings.Contains(err.Error(), "more than 10") {
 		t.Errorf("err = %v", err)
 	}
 }
