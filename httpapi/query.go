@@ -102,6 +102,19 @@ func parseSpan(s string) (time.Duration, error) {
 	return total, nil
 }
 
+// intParam reads a whole-number parameter from lo to hi, def when absent.
+func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, errorf(http.StatusBadRequest, "%s=%.20q is not a whole number from %d to %d", name, s, lo, hi)
+	}
+	return n, nil
+}
+
 // checkParams answers 400 for a query parameter the route does not take,
 // naming it and the accepted ones: a misspelt filter must not quietly
 // return everything.
@@ -151,14 +164,9 @@ func (a *API) query(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	q.Limit = 100
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > a.cfg.Limits.MaxQueryLimit {
-			a.writeError(w, r, errorf(http.StatusBadRequest, "limit=%.20q is not a whole number from 1 to %d", s, a.cfg.Limits.MaxQueryLimit))
-			return
-		}
-		q.Limit = n
+	if q.Limit, err = intParam(r, "limit", 100, 1, a.cfg.Limits.MaxQueryLimit); err != nil {
+		a.writeError(w, r, err)
+		return
 	}
 	switch o := r.URL.Query().Get("order"); o {
 	case "", "desc":

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"math"
 	"net/http"
 	"runtime"
@@ -65,19 +66,18 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		question.Step = stats.AutoStep(to.Sub(q.From))
 	default:
 		d, err := parseSpan(s)
-		if err != nil || d < time.Millisecond {
-			a.writeError(w, r, errorf(http.StatusBadRequest, "step=%.20q is not auto or a duration of 1ms or more such as 1m, 1h or 1d", s))
+		if err == nil && d < time.Millisecond {
+			err = errors.New("less than 1ms")
+		}
+		if err != nil {
+			a.writeError(w, r, errorf(http.StatusBadRequest, "step=%.20q is not auto or a duration such as 1m, 1h or 1d: %v", s, err))
 			return
 		}
 		question.Step = d
 	}
-	if s := r.URL.Query().Get("top"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > a.cfg.Limits.MaxStatsGroups {
-			a.writeError(w, r, errorf(http.StatusBadRequest, "top=%.20q is not a whole number from 1 to %d", s, a.cfg.Limits.MaxStatsGroups))
-			return
-		}
-		question.Top = n
+	if question.Top, err = intParam(r, "top", 0, 1, a.cfg.Limits.MaxStatsGroups); err != nil {
+		a.writeError(w, r, err)
+		return
 	}
 
 	parts := runtime.GOMAXPROCS(0)
@@ -187,19 +187,15 @@ func (a *API) fields(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	top := 5
-	if s := r.URL.Query().Get("top"); s != "" {
-		if top, err = strconv.Atoi(s); err != nil || top < 0 || top > maxFieldTop {
-			a.writeError(w, r, errorf(http.StatusBadRequest, "top=%.20q is not a whole number from 0 to %d", s, maxFieldTop))
-			return
-		}
+	top, err := intParam(r, "top", 5, 0, maxFieldTop)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
 	}
 	opt := flowg.ScanOptions{Workers: runtime.GOMAXPROCS(0), AllFields: true}
-	if s := r.URL.Query().Get("limit"); s != "" {
-		if opt.Newest, err = strconv.Atoi(s); err != nil || opt.Newest < 1 {
-			a.writeError(w, r, errorf(http.StatusBadRequest, "limit=%.20q is not a whole number of 1 or more", s))
-			return
-		}
+	if opt.Newest, err = intParam(r, "limit", 0, 1, int(a.cfg.Limits.MaxStatsScan)); err != nil {
+		a.writeError(w, r, err)
+		return
 	}
 	parts := opt.Workers
 	tallies := make([]*stats.Fields, parts)

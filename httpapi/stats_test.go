@@ -223,7 +223,7 @@ func TestStats_Refusals(t *testing.T) {
 	if code, body := n.do("GET", "/api/v1/streams/app/fields?top=101", "", ""); code != 400 || !strings.Contains(body, "from 0 to 100") {
 		t.Errorf("fields top=101: %d %s", code, body)
 	}
-	if code, body := n.do("GET", "/api/v1/streams/app/fields?limit=0", "", ""); code != 400 || !strings.Contains(body, "1 or more") {
+	if code, body := n.do("GET", "/api/v1/streams/app/fields?limit=0", "", ""); code != 400 || !strings.Contains(body, "from 1 to 50") {
 		t.Errorf("fields limit=0: %d %s", code, body)
 	}
 	// The newest 10 only: latency 50..59.

@@ -57,20 +57,21 @@ func (p plan) bounds() (lower, upper []byte) {
 }
 
 // value calls fn with the record the iterator stands on (through the index
-// entry when the plan reads an index); found is false when retention
-// deleted the record since the index entry was read. The bytes are valid
-// only during fn.
-func (p plan) value(txn *badger.Txn, it *badger.Iterator, id recordID, fn func([]byte) error) (found bool, err error) {
+// entry when the plan reads an index); not at all when retention deleted
+// the record since the index entry was read. The bytes are valid only
+// during fn.
+func (p plan) value(txn *badger.Txn, it *badger.Iterator, id recordID, fn func([]byte) error) error {
 	item := it.Item()
 	if p.viaIndex {
+		var err error
 		item, err = txn.Get(dataKeyID(p.stream, id))
 		if errors.Is(err, badger.ErrKeyNotFound) {
-			return false, nil
+			return nil
 		} else if err != nil {
-			return false, err
+			return err
 		}
 	}
-	return true, item.Value(fn)
+	return item.Value(fn)
 }
 
 // Query answers q from the log database. A page ends when it holds Limit
@@ -136,7 +137,7 @@ func (s *LogStore) Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
 			}
 			page.Scanned++
 			var fields map[string]string
-			_, err := p.value(txn, it, id, func(v []byte) (err error) {
+			err := p.value(txn, it, id, func(v []byte) (err error) {
 				fields, err = decodeFields(v)
 				return err
 			})
@@ -303,7 +304,7 @@ func (r reader) read(ctx context.Context, txn *badger.Txn, it *badger.Iterator, 
 			}
 			continue
 		}
-		_, err := r.value(txn, it, id, func(v []byte) error {
+		err := r.value(txn, it, id, func(v []byte) error {
 			if err := decodeFieldsInto(v, fields, true, r.want); err != nil {
 				return fmt.Errorf("record %x of stream %q: %w", id, r.stream, err)
 			}
