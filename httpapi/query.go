@@ -67,6 +67,12 @@ func ParseQueryTime(s string, now time.Time) (time.Time, error) {
 	return now.Add(d).UTC(), nil
 }
 
+// spanUnits are the units of a span, longest first.
+var spanUnits = []struct {
+	unit string
+	d    time.Duration
+}{{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}}
+
 // parseSpan reads a duration with Go's units plus d (24 h) and w (7 d).
 func parseSpan(s string) (time.Duration, error) {
 	if s == "" {
@@ -89,8 +95,12 @@ func parseSpan(s string) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a duration such as 15m, 1h30m or 7d", s)
 		}
-		unit := map[string]time.Duration{"ms": time.Millisecond, "s": time.Second, "m": time.Minute, "h": time.Hour,
-			"d": 24 * time.Hour, "w": 7 * 24 * time.Hour}[s[i:j]]
+		var unit time.Duration
+		for _, u := range spanUnits {
+			if u.unit == s[i:j] {
+				unit = u.d
+			}
+		}
 		if unit == 0 {
 			return 0, fmt.Errorf("unit %q: use ms, s, m, h, d or w", s[i:j])
 		}

@@ -157,10 +157,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 
 // formatStep writes a step the way parseSpan reads it: 1m, 1h, 1d.
 func formatStep(d time.Duration) string {
-	for _, u := range []struct {
-		unit string
-		d    time.Duration
-	}{{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}} {
+	for _, u := range spanUnits {
 		if d%u.d == 0 {
 			return strconv.FormatInt(int64(d/u.d), 10) + u.unit
 		}
