@@ -39,9 +39,10 @@ type Limits struct {
 	MaxGroups int
 	// MaxBytes bounds the memory the aggregator holds, as it counts it:
 	// groups with their by values, the distinct values count_distinct
-	// holds exactly, and sketches at their largest. Past it a group's set
-	// of distinct values turns into a HyperLogLog sketch (about 1% error,
-	// 16 KiB) and the answer says so; when that is not enough, Add fails.
+	// holds exactly, and sketches as they grow. Past it a group's set of
+	// distinct values larger than a sketch turns into a HyperLogLog sketch
+	// (about 1% error, 16 KiB) and the answer says so; when that cannot
+	// help, Add fails.
 	MaxBytes int64
 }
 
@@ -85,7 +86,8 @@ type acc struct {
 	set      map[string]struct{}
 	hll      *hyperloglog.Sketch
 	sketch   *ddsketch.DDSketch
-	bins     int // the sketch's bins counted in the aggregator's bytes
+	bins     int   // the sketch's bins counted in the aggregator's bytes
+	held     int64 // the bytes of set counted in the aggregator's bytes
 }
 
 // New returns an aggregator for q.
@@ -145,7 +147,7 @@ func (a *Aggregator) newGroup(keyBytes int64) error {
 // charge counts n more bytes held, failing past the budget.
 func (a *Aggregator) charge(n int64) error {
 	if a.bytes += n; a.bytes > a.lim.MaxBytes {
-		return fmt.Errorf("%w: the answer would hold more than %d MiB; group by fewer fields or values, use a wider step or a narrower filter", flowg.ErrLimit, a.lim.MaxBytes>>20)
+		return fmt.Errorf("%w: the answer would hold more than %d KiB; group by fewer fields or values, use a wider step or a narrower filter", flowg.ErrLimit, a.lim.MaxBytes>>10)
 	}
 	return nil
 }
@@ -174,15 +176,19 @@ func (a *Aggregator) add(i int, c *acc, f Func, v string) error {
 		if _, ok := c.set[v]; ok {
 			return nil
 		}
-		if cost := int64(len(v) + valueCost); a.bytes+cost > a.lim.MaxBytes {
+		cost := int64(len(v) + valueCost)
+		if a.bytes+cost > a.lim.MaxBytes && c.held+cost > distinctCost {
+			// A sketch holds less than this set would: trade it.
 			if err := a.toSketch(i, c); err != nil {
 				return err
 			}
 			c.hll.Insert([]byte(v))
 			return nil
-		} else {
-			a.bytes += cost
 		}
+		if err := a.charge(cost); err != nil {
+			return err
+		}
+		c.held += cost
 		c.set[strings.Clone(v)] = struct{}{}
 		return nil
 	}
@@ -229,15 +235,14 @@ func (a *Aggregator) countBins(c *acc) error {
 	return a.charge(int64(grew) * 8)
 }
 
-// toSketch turns a group's exact set of distinct values into a sketch,
-// which holds less once the set is larger than a sketch.
+// toSketch turns a group's exact set of distinct values into a sketch.
 func (a *Aggregator) toSketch(i int, c *acc) error {
 	c.hll = hyperloglog.New14()
 	for v := range c.set {
 		c.hll.Insert([]byte(v))
-		a.bytes -= int64(len(v) + valueCost)
 	}
-	c.set = nil
+	a.bytes -= c.held
+	c.set, c.held = nil, 0
 	a.approx[i] = true
 	return a.charge(distinctCost)
 }

@@ -286,7 +286,7 @@ func TestMemoryBudget(t *testing.T) {
 	for i := 0; i < 100 && err == nil; i++ {
 		err = a.Add(time.Time{}, map[string]string{"v": big + strconv.Itoa(i)})
 	}
-	if !errors.Is(err, flowg.ErrLimit) || !strings.Contains(err.Error(), "more than 1 MiB") || a.bytes > 1<<20+200<<10 {
+	if !errors.Is(err, flowg.ErrLimit) || !strings.Contains(err.Error(), "more than 1024 KiB") || a.bytes > 1<<20+200<<10 {
 		t.Errorf("64 KiB by values: %v, %d bytes held", err, a.bytes)
 	}
 	q := New(Question{Funcs: []Func{{Kind: Quantile, Q: 0.5, Field: "x"}}, By: []string{"g"}}, Limits{MaxBytes: 1 << 20})
@@ -299,6 +299,15 @@ func TestMemoryBudget(t *testing.T) {
 	}
 	if !errors.Is(err, flowg.ErrLimit) {
 		t.Errorf("a thousand wide quantile sketches under 1 MiB: %v", err)
+	}
+	// Small sets are not traded for larger sketches: the budget fails.
+	d := New(Question{Funcs: []Func{{Kind: CountDistinct, Field: "x", Name: "n"}}, By: []string{"g"}}, Limits{MaxBytes: 64 << 10})
+	err = nil
+	for i := 0; i < 1000 && err == nil; i++ {
+		err = d.Add(time.Time{}, map[string]string{"g": strconv.Itoa(i), "x": "v"})
+	}
+	if !errors.Is(err, flowg.ErrLimit) || len(d.Answer().Approximate) != 0 {
+		t.Errorf("a thousand one-value sets under 64 KiB: %v, %d bytes, approximate %v", err, d.bytes, d.Answer().Approximate)
 	}
 }
 
