@@ -65,6 +65,26 @@ func (f *Filter) Equalities() []Equality {
 	return out
 }
 
+// Phrase is a term `field has "..."` that every matching record
+// satisfies (case-sensitive): the field holds the words, one after the
+// other, which lets a caller skip what holds none of them.
+type Phrase struct {
+	Field string
+	Words []string
+}
+
+// Phrases returns the terms `field has "..."` that stand at the top of the
+// filter, alone or joined by and.
+func (f *Filter) Phrases() []Phrase {
+	var out []Phrase
+	f.comparisons(false, func(n *cmpNode) {
+		if n.op == opHas && !n.fold {
+			out = append(out, Phrase{n.field, n.words})
+		}
+	})
+	return out
+}
+
 // Fields returns the names of the fields the filter reads.
 func (f *Filter) Fields() []string {
 	var out []string

@@ -50,6 +50,18 @@ func words(s string) []string {
 	}
 }
 
+// EachWord calls fn with each word of s, as has splits it.
+func EachWord(s string, fn func(string)) {
+	for i := 0; ; {
+		start, end := nextWord(s, i)
+		if start < 0 {
+			return
+		}
+		fn(s[start:end])
+		i = end
+	}
+}
+
 // hasPhrase reports whether the words of v hold ws, one after the other.
 func hasPhrase(v string, ws []string, fold bool) bool {
 	if !fold && !strings.Contains(v, ws[0]) {

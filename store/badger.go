@@ -56,7 +56,15 @@ func logDBOptions(o *badger.Options, budget int64) {
 	o.BlockCacheSize = budget / 32
 	o.IndexCacheSize = budget / 32
 	o.NumCompactors = 2
+	// Rows (a few hundred bytes) stay in the LSM tree; blocks (tens of
+	// KiB, compressed already) go to the value log, so that compactions
+	// do not rewrite them and a scan of block keys does not read them.
+	o.ValueThreshold = blockValueThreshold
 }
+
+// blockValueThreshold is the value size from which the log database keeps
+// a value in its value log.
+const blockValueThreshold = 16 << 10
 
 // badgerLogger bridges Badger's logger into slog. Badger is chatty at info
 // level, so its info lines go to debug.

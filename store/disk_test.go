@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -77,7 +79,8 @@ func TestDiskFull_RefusedNotCrashed(t *testing.T) {
 		recs := make([]flowg.Record, 500)
 		for j := range recs {
 			recs[j] = flowg.Record{Timestamp: time.Now(), Fields: map[string]string{
-				"level": "info", "message": fmt.Sprintf("%d-%d %s", i, j, strings.Repeat("x", 400))}}
+				// Random text: blocks compress what repeats.
+				"level": "info", "message": fmt.Sprintf("%d-%d %s", i, j, base64.StdEncoding.EncodeToString(randomBytes(300)))}}
 		}
 		return recs
 	}
@@ -144,4 +147,10 @@ func TestDiskFull_RefusedNotCrashed(t *testing.T) {
 	if p := st.Problems(); len(p) != 0 {
 		t.Fatalf("problems once space is back: %v", p)
 	}
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }

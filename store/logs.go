@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -61,7 +62,12 @@ type LogStore struct {
 	originsMu sync.RWMutex
 	origins   map[string]uint32
 	names     map[uint32]string
-	heads     map[string]uint64 // per origin, the last sequence held; this node's is seq
+	heads     map[string]uint64    // per origin, the last sequence held; this node's is seq
+	sealed    map[string]uint64    // per origin, the last sequence sealed into blocks
+	hotSince  map[string]time.Time // per origin, since when it has rows not sealed
+
+	sealAfter  time.Duration
+	sealerDone chan struct{}
 
 	changedMu sync.Mutex
 	changed   chan struct{} // closed and replaced at every commit
@@ -86,7 +92,7 @@ type opReq struct {
 	done chan error
 }
 
-func openLogs(dir string, syncWrites bool, cfg *SettingsStore, m *metrics, log *slog.Logger, maxScan int, nodeID string, budget int64) (*LogStore, error) {
+func openLogs(dir string, syncWrites bool, cfg *SettingsStore, m *metrics, log *slog.Logger, maxScan int, nodeID string, budget int64, sealAfter time.Duration) (*LogStore, error) {
 	var reserve uint64
 	db, err := openBadger(dir, syncWrites, log, func(o *badger.Options) {
 		logDBOptions(o, budget)
@@ -98,24 +104,38 @@ func openLogs(dir string, syncWrites bool, cfg *SettingsStore, m *metrics, log *
 	}
 	s := &LogStore{
 		db: db, cfg: cfg, log: log, m: m, maxScan: maxScan,
-		appendCh: make(chan *appendReq, 1024),
-		opCh:     make(chan *opReq),
-		quit:     make(chan struct{}),
-		stopped:  make(chan struct{}),
-		usage:    map[string]usage{},
-		subs:     map[string]map[*Subscription]struct{}{},
-		nodeID:   nodeID,
-		origins:  map[string]uint32{},
-		names:    map[uint32]string{},
-		heads:    map[string]uint64{},
-		changed:  make(chan struct{}),
-		disk:     newDiskGuard("log", dir, reserve, log),
+		appendCh:   make(chan *appendReq, 1024),
+		opCh:       make(chan *opReq),
+		quit:       make(chan struct{}),
+		stopped:    make(chan struct{}),
+		usage:      map[string]usage{},
+		subs:       map[string]map[*Subscription]struct{}{},
+		nodeID:     nodeID,
+		origins:    map[string]uint32{},
+		names:      map[uint32]string{},
+		heads:      map[string]uint64{},
+		sealed:     map[string]uint64{},
+		hotSince:   map[string]time.Time{},
+		changed:    make(chan struct{}),
+		sealAfter:  sealAfter,
+		sealerDone: make(chan struct{}),
+		disk:       newDiskGuard("log", dir, reserve, log),
 	}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
 	}
+	if err := s.loadSealed(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot read the sealed rounds: %w", err)
+	}
+	for o, head := range s.heads {
+		if head > s.sealed[o] {
+			s.hotSince[o] = time.Now()
+		}
+	}
 	go s.writer()
+	go s.sealer()
 	return s, nil
 }
 
@@ -267,6 +287,7 @@ func (s *LogStore) close() error {
 	}
 	close(s.quit)
 	<-s.stopped
+	<-s.sealerDone
 	s.subsMu.Lock()
 	for _, set := range s.subs {
 		for sub := range set {

@@ -12,6 +12,7 @@ type metrics struct {
 	querySeconds     prometheus.Histogram
 	scannedRecords   prometheus.Counter
 	retentionDeleted prometheus.Counter
+	sealedRecords    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -38,6 +39,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		retentionDeleted: f.NewCounter(prometheus.CounterOpts{
 			Name: "flowg_store_retention_deleted_records_total", Help: "Records deleted by retention.",
 		}),
+		sealedRecords: f.NewCounter(prometheus.CounterOpts{
+			Name: "flowg_store_sealed_records_total", Help: "Records moved from rows into blocks.",
+		}),
 	}
 }
 
@@ -52,6 +56,7 @@ type collector struct {
 	vlogBytes   *prometheus.Desc
 	diskFree    *prometheus.Desc
 	diskFull    *prometheus.Desc
+	rows        *prometheus.Desc
 }
 
 func newCollector(s *Store) *collector {
@@ -64,6 +69,8 @@ func newCollector(s *Store) *collector {
 		diskFree:    prometheus.NewDesc("flowg_store_disk_free_bytes", "Free space of the file system holding a database.", []string{"db"}, nil),
 		diskFull: prometheus.NewDesc("flowg_store_disk_full",
 			"1 while a database refuses writes because its file system has less free space than its reserve, else 0.", []string{"db"}, nil),
+		rows: prometheus.NewDesc("flowg_store_row_records",
+			"Records still stored as rows, waiting to be sealed into blocks (at most; deleted ones included).", nil, nil),
 	}
 }
 
@@ -74,6 +81,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.vlogBytes
 	ch <- c.diskFree
 	ch <- c.diskFull
+	ch <- c.rows
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -82,6 +90,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.streamRecs, prometheus.GaugeValue, float64(u.Records), name)
 		ch <- prometheus.MustNewConstMetric(c.streamBytes, prometheus.GaugeValue, float64(u.Bytes), name)
 	}
+	ch <- prometheus.MustNewConstMetric(c.rows, prometheus.GaugeValue, float64(c.s.Logs.hotRows()))
 	for name, db := range map[string]interface{ Size() (int64, int64) }{
 		"logs": c.s.Logs.db, "auth": c.s.Auth.db, "config": c.s.Logs.cfg.db,
 	} {

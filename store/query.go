@@ -23,6 +23,7 @@ type plan struct {
 	stream   string
 	prefix   []byte
 	viaIndex bool
+	index    filter.Equality // the equality the index answers
 	lo, hi   recordID
 }
 
@@ -44,7 +45,7 @@ func (s *LogStore) plan(q flowg.Query) (plan, error) {
 	}
 	for _, eq := range q.Filter.Equalities() {
 		if slices.Contains(settings.IndexedFields, eq.Field) {
-			p.prefix, p.viaIndex = indexPrefix(q.Stream, eq.Field, eq.Value), true
+			p.prefix, p.viaIndex, p.index = indexPrefix(q.Stream, eq.Field, eq.Value), true, eq
 			break
 		}
 	}
@@ -104,23 +105,13 @@ func (s *LogStore) Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
 	}
 	var page flowg.Page
 	err = s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p.prefix, Reverse: !q.Ascending, PrefetchValues: false})
-		defer it.Close()
-		lower, upper := p.bounds()
-		if q.Ascending {
-			it.Seek(lower)
-		} else {
-			it.Seek(upper)
-		}
-		for ; it.Valid(); it.Next() {
-			key := it.Item().Key()
-			if bytes.Compare(key, lower) < 0 || bytes.Compare(key, upper) >= 0 {
-				if q.Ascending || bytes.Compare(key, lower) < 0 {
-					break
-				}
-				continue // the reverse seek landed on upper itself
+		m := newMerger(txn, p, !q.Ascending, nil, q.Filter)
+		defer m.close()
+		for {
+			id, ok, err := m.next()
+			if err != nil || !ok {
+				return err
 			}
-			id := idOf(key)
 			if len(page.Records) == q.Limit || page.Scanned == s.maxScan {
 				// More may follow: hand out a cursor after the last record read.
 				last := id
@@ -136,19 +127,15 @@ func (s *LogStore) Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
 				return ctx.Err()
 			}
 			page.Scanned++
-			var fields map[string]string
-			err := p.value(txn, it, id, func(v []byte) (err error) {
-				fields, err = decodeFields(v)
-				return err
-			})
+			fields := map[string]string{}
+			found, err := m.record(fields, false)
 			if err != nil {
-				return fmt.Errorf("record %x of stream %q: %w", id, q.Stream, err)
+				return err
 			}
-			if fields != nil && q.Filter.Match(fields) {
+			if found && q.Filter.Match(fields) {
 				page.Records = append(page.Records, flowg.Record{Timestamp: timeOf(id.ts()), Fields: fields})
 			}
 		}
-		return nil
 	})
 	s.m.scannedRecords.Add(float64(page.Scanned))
 	return page, err
@@ -173,13 +160,16 @@ func (s *LogStore) Scan(ctx context.Context, q flowg.Query, opt flowg.ScanOption
 		return 0, err
 	}
 	r := reader{plan: p, filter: q.Filter, maxScan: opt.MaxScan, total: new(atomic.Int64), newest: opt.Newest}
-	// An index that answers the filter whole spares matching; a question
-	// that then reads no field is answered from the keys.
+	// An index that answers the filter whole spares matching its rows; a
+	// question that then reads no field is answered from their keys.
+	// Blocks hold other values beside the indexed one: their records are
+	// always matched.
 	r.exact = p.viaIndex && q.Filter.IsEquality()
 	if !opt.AllFields {
 		r.want = slices.Clip(opt.Fields)
+		r.blockWant = append(append([]string{}, opt.Fields...), q.Filter.Fields()...)
 		if !r.exact {
-			r.want = append(r.want, q.Filter.Fields()...)
+			r.want = r.blockWant
 		}
 		r.keysOnly = len(r.want) == 0
 	}
@@ -221,40 +211,31 @@ func (s *LogStore) Scan(ctx context.Context, q flowg.Query, opt flowg.ScanOption
 // reader is one part of a Scan.
 type reader struct {
 	plan
-	filter   *filter.Filter
-	want     []string // the fields to decode; nil: all
-	exact    bool     // the index answers the filter
-	keysOnly bool     // no field is read: the keys answer
-	maxScan  int64
-	total    *atomic.Int64 // entries read by every part of the scan
-	newest   int           // read newest first, and only this many matches
+	filter    *filter.Filter
+	want      []string // the fields of rows to decode; nil: all
+	blockWant []string // the columns of blocks to decode; nil: all
+	exact     bool     // the index answers the filter for rows
+	keysOnly  bool     // no field of a row is read: the keys answer
+	maxScan   int64
+	total     *atomic.Int64 // entries read by every part of the scan
+	newest    int           // read newest first, and only this many matches
 }
 
 // errEnough ends a scan that has read the records it was asked for.
 var errEnough = errors.New("enough records")
 
-// scan reads the records of r in key order, counting entries against the
-// budget shared by the parts of one Scan.
+// scan reads the records of r, its rows then its blocks (newest first
+// through a merger when r.newest), counting entries against the budget
+// shared by the parts of one Scan.
 func (r reader) scan(ctx context.Context, txn *badger.Txn, fn func(time.Time, map[string]string) error) error {
-	reverse := r.newest > 0
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: r.prefix, PrefetchValues: false, Reverse: reverse})
-	defer it.Close()
-	lower, upper := r.bounds()
 	fields := map[string]string{}
-	n, matched := 0, 0
-	if reverse {
-		inner := fn
-		fn = func(ts time.Time, f map[string]string) error {
-			if err := inner(ts, f); err != nil {
-				return err
-			}
-			if matched++; matched == r.newest {
-				return errEnough
-			}
-			return nil
-		}
+	n := 0
+	var err error
+	if r.newest > 0 {
+		err = r.readNewest(ctx, txn, fields, &n, fn)
+	} else if err = r.readRows(ctx, txn, fields, &n, fn); err == nil {
+		err = r.readBlocks(ctx, txn, fields, &n, fn)
 	}
-	err := r.read(ctx, txn, it, lower, upper, reverse, fields, &n, fn)
 	if errors.Is(err, errEnough) {
 		err = nil
 	}
@@ -271,31 +252,30 @@ func (r reader) overBudget(read int) error {
 	return nil
 }
 
-// read iterates [lower, upper) in the iterator's direction, counting the
-// entries read in n.
-func (r reader) read(ctx context.Context, txn *badger.Txn, it *badger.Iterator, lower, upper []byte, reverse bool, fields map[string]string, n *int, fn func(time.Time, map[string]string) error) error {
-	start := lower
-	if reverse {
-		start = upper
+// count counts one entry read in n, checking ctx and the budget every
+// 1024.
+func (r reader) count(ctx context.Context, n *int) error {
+	if *n++; *n%1024 == 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return r.overBudget(1024)
 	}
-	for it.Seek(start); it.Valid(); it.Next() {
+	return nil
+}
+
+// readRows reads the rows of [lo, hi) in key order.
+func (r reader) readRows(ctx context.Context, txn *badger.Txn, fields map[string]string, n *int, fn func(time.Time, map[string]string) error) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: r.prefix, PrefetchValues: false})
+	defer it.Close()
+	lower, upper := r.bounds()
+	for it.Seek(lower); it.Valid(); it.Next() {
 		key := it.Item().Key()
 		if bytes.Compare(key, upper) >= 0 {
-			if reverse {
-				continue // the reverse seek landed on upper itself
-			}
 			break
 		}
-		if reverse && bytes.Compare(key, lower) < 0 {
-			break
-		}
-		if *n++; *n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := r.overBudget(1024); err != nil {
-				return err
-			}
+		if err := r.count(ctx, n); err != nil {
+			return err
 		}
 		id := idOf(key)
 		if r.keysOnly {
@@ -318,4 +298,76 @@ func (r reader) read(ctx context.Context, txn *badger.Txn, it *badger.Iterator, 
 		}
 	}
 	return nil
+}
+
+// readBlocks reads the records of [lo, hi) in the blocks that may hold
+// some, block after block.
+func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[string]string, n *int, fn func(time.Time, map[string]string) error) error {
+	kp := r.blockKeys()
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: kp, PrefetchValues: false})
+	defer it.Close()
+	var from recordID
+	putBE(from[:8], r.lo.ts()-min(r.lo.ts(), maxBlockSpan))
+	lower, upper := append(kp, from[:]...), append(kp[:len(kp):len(kp)], r.hi[:]...)
+	eqs, phrases := r.filter.Equalities(), r.filter.Phrases()
+	for it.Seek(lower); it.Valid(); it.Next() {
+		key := it.Item().Key()
+		if bytes.Compare(key, upper) >= 0 {
+			break
+		}
+		ref := refOf(key)
+		if ref.maxTs < r.lo.ts() {
+			continue
+		}
+		blk, err := readBlock(txn, r.stream, ref, r.blockWant, r.blockWant == nil, eqs, phrases)
+		if err != nil {
+			return err
+		}
+		if blk == nil {
+			continue
+		}
+		for i, end := blk.search(r.lo), blk.search(r.hi); i < end; i++ {
+			if err := r.count(ctx, n); err != nil {
+				return err
+			}
+			blk.fields(i, fields)
+			if !r.filter.Match(fields) {
+				continue
+			}
+			if err := fn(timeOf(blk.ids[i].ts()), fields); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readNewest reads the window newest first, rows and blocks merged, until
+// r.newest records matched.
+func (r reader) readNewest(ctx context.Context, txn *badger.Txn, fields map[string]string, n *int, fn func(time.Time, map[string]string) error) error {
+	m := newMerger(txn, r.plan, true, r.blockWant, r.filter)
+	defer m.close()
+	matched := 0
+	for {
+		id, ok, err := m.next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := r.count(ctx, n); err != nil {
+			return err
+		}
+		found, err := m.record(fields, true)
+		if err != nil {
+			return err
+		}
+		if !found || !r.filter.Match(fields) {
+			continue
+		}
+		if err := fn(timeOf(id.ts()), fields); err != nil {
+			return err
+		}
+		if matched++; matched == r.newest {
+			return errEnough
+		}
+	}
 }

@@ -1,7 +1,7 @@
 package store
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -50,6 +50,9 @@ func (s *LogStore) originNumber(origin string) (uint32, error) {
 func (s *LogStore) setHead(origin string, seq uint64) {
 	s.originsMu.Lock()
 	s.heads[origin] = seq
+	if _, ok := s.hotSince[origin]; !ok && seq > s.sealed[origin] {
+		s.hotSince[origin] = time.Now()
+	}
 	s.originsMu.Unlock()
 	s.changedMu.Lock()
 	close(s.changed)
@@ -99,23 +102,29 @@ func (s *LogStore) ReadOrigin(origin string, after uint64, limit, maxBytes int) 
 	}
 	var dangling [][]byte
 	size := 0
+	full := func() bool { return len(recs) >= limit || size >= maxBytes }
 	err = s.db.View(func(txn *badger.Txn) error {
+		// The sealed records first, round by round, then the rows.
+		var done bool
+		recs, upTo, size, done, err = s.readRounds(txn, n, after, head, limit, maxBytes)
+		if err != nil || done {
+			return err
+		}
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: originKey(n, 0)[:5], PrefetchValues: true, PrefetchSize: 256})
 		defer it.Close()
-		for it.Seek(originKey(n, after+1)); it.Valid(); it.Next() {
+		for it.Seek(originKey(n, upTo+1)); it.Valid(); it.Next() {
 			seq := beUint64(it.Item().Key()[5:])
-			if seq > head || len(recs) >= limit || size >= maxBytes {
+			if seq > head || full() {
 				break
 			}
 			ptr, err := it.Item().ValueCopy(nil)
 			if err != nil {
 				return err
 			}
-			z := bytes.IndexByte(ptr, 0)
-			if z < 0 || len(ptr)-z-1 != 8 {
-				return fmt.Errorf("origin entry %x: %w", it.Item().Key(), errCorrupt)
+			stream, ts, err := parseOriginValue(ptr)
+			if err != nil {
+				return fmt.Errorf("origin entry %x: %w", it.Item().Key(), err)
 			}
-			stream, ts := string(ptr[:z]), beUint64(ptr[z+1:])
 			item, err := txn.Get(dataKey(stream, ts, n, seq))
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				// Deleted by a purge; retention deletes both keys.
@@ -133,7 +142,7 @@ func (s *LogStore) ReadOrigin(origin string, after uint64, limit, maxBytes int) 
 			size += len(v) + len(stream)
 			upTo = seq
 		}
-		if len(recs) < limit && size < maxBytes {
+		if !full() {
 			upTo = max(upTo, head) // nothing more up to head: all deleted
 		}
 		return nil
@@ -158,6 +167,57 @@ func (s *LogStore) ReadOrigin(origin string, after uint64, limit, maxBytes int) 
 		}()
 	}
 	return recs, upTo, err
+}
+
+// readRounds reads origin n's sealed records after sequence after, round
+// by round, in sequence order, up to limit records or about maxBytes: done
+// when that stopped it; upTo is the last sequence covered.
+func (s *LogStore) readRounds(txn *badger.Txn, n uint32, after, head uint64, limit, maxBytes int) (recs []flowg.ReplRecord, upTo uint64, size int, done bool, err error) {
+	upTo = after
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: roundKey(n, 0)[:5], PrefetchValues: true, PrefetchSize: 16})
+	defer it.Close()
+	for it.Seek(roundKey(n, after+1)); it.Valid(); it.Next() {
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return nil, 0, 0, false, err
+		}
+		r, err := decodeRound(it.Item().Key(), v)
+		if err != nil {
+			return nil, 0, 0, false, fmt.Errorf("round %x: %w", it.Item().Key(), err)
+		}
+		if r.last > head {
+			break
+		}
+		var in []flowg.ReplRecord
+		for _, rb := range r.blocks {
+			blk, err := readBlock(txn, rb.stream, rb.ref, nil, true, nil, nil)
+			if err != nil {
+				return nil, 0, 0, false, err
+			}
+			if blk == nil {
+				continue
+			}
+			fields := map[string]string{}
+			for i, id := range blk.ids {
+				if id.seq() <= upTo || id.seq() > r.last {
+					continue
+				}
+				blk.fields(i, fields)
+				in = append(in, flowg.ReplRecord{Stream: rb.stream, TS: id.ts(), Seq: id.seq(), Value: encodeFields(fields)})
+			}
+		}
+		slices.SortFunc(in, func(a, b flowg.ReplRecord) int { return cmp.Compare(a.Seq, b.Seq) })
+		for _, rec := range in {
+			if len(recs) >= limit || size >= maxBytes {
+				return recs, upTo, size, true, nil
+			}
+			recs = append(recs, rec)
+			size += len(rec.Value) + len(rec.Stream)
+			upTo = rec.Seq
+		}
+		upTo = r.last
+	}
+	return recs, upTo, size, false, nil
 }
 
 // ApplyOrigin stores records that origin took, which another node sent,
@@ -334,7 +394,7 @@ func (s *LogStore) changeIndexes(stream string, was, now []string) error {
 	}
 	for _, f := range was {
 		if !slices.Contains(now, f) {
-			if err := s.db.DropPrefix(indexPrefix(stream, f)); err != nil {
+			if err := s.db.DropPrefix(indexPrefix(stream, f), blockIndexPrefix(stream, f)); err != nil {
 				return fmt.Errorf("cannot drop the index of %q in stream %q: %w", f, stream, err)
 			}
 		}
@@ -375,8 +435,11 @@ func (s *LogStore) purgeUpTo(stream string) error {
 	if err := wb.Flush(); err != nil {
 		return err
 	}
+	if err := s.purgeBlocks(stream, &u); err != nil {
+		return err
+	}
 	// The index is rebuilt over what is left.
-	if err := s.db.DropPrefix(indexPrefix(stream)); err != nil {
+	if err := s.db.DropPrefix(indexPrefix(stream), blockIndexPrefix(stream)); err != nil {
 		return err
 	}
 	if st, ok := s.cfg.Stream(stream); ok && u.records > 0 {
@@ -392,6 +455,42 @@ func (s *LogStore) purgeUpTo(stream string) error {
 	}
 	s.usage[stream] = u
 	return s.db.Update(func(txn *badger.Txn) error { return txn.Set(usageKey(stream), u.encode()) })
+}
+
+// purgeBlocks takes out of stream's blocks the records a purge covered,
+// and adds what is left to u.
+func (s *LogStore) purgeBlocks(stream string, u *usage) error {
+	var cuts []*blockCut
+	err := s.eachBlock(stream, nil, func(blk *block) error {
+		s.originsMu.RLock()
+		origin := s.names[blk.origin]
+		s.originsMu.RUnlock()
+		mark := s.cfg.purgeMark(stream, origin)
+		c := &blockCut{blk: blk, drop: map[int]bool{}}
+		fields := map[string]string{}
+		for i, id := range blk.ids {
+			if id.seq() <= mark {
+				c.drop[i] = true
+				continue
+			}
+			blk.fields(i, fields)
+			u.add(id.ts(), recordSize(stream, fields))
+		}
+		if len(c.drop) > 0 {
+			cuts = append(cuts, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range cuts {
+		// The index is rebuilt after: none is kept here.
+		if err := s.db.Update(func(txn *badger.Txn) error { return c.rewrite(txn, stream, nil) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Store-level replication of the auth and config databases.

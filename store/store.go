@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -37,6 +38,11 @@ type Config struct {
 	// NodeID is this node's ID: the origin of the records it takes and of
 	// its changes to users, roles, tokens and settings. Default "local".
 	NodeID string
+	// SealAfter is how long a record stays a row, in the layout that takes
+	// writes, before it is sealed into a block when its origin has fewer
+	// than a block's worth of rows (see seal.go). Default
+	// DefaultSealAfter.
+	SealAfter time.Duration
 	// Logger receives the stores' log lines. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the stores' metrics; nil registers nothing.
@@ -56,7 +62,7 @@ func DefaultConfig() Config {
 		AuthDir: "./data/auth", LogDir: "./data/logs", ConfigDir: "./data/config",
 		InitialUser: "root", InitialPassword: DefaultPassword,
 		SessionTTL: 24 * time.Hour, Argon2: DefaultArgon2, MaxScan: 1_000_000, MemoryBudget: DefaultMemoryBudget,
-		Logger: slog.Default(),
+		SealAfter: DefaultSealAfter, Logger: slog.Default(),
 	}
 }
 
@@ -130,7 +136,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	if budget == 0 {
 		budget = DefaultMemoryBudget
 	}
-	logs, err := openLogs(c.LogDir, c.SyncWrites, cfg, newMetrics(c.Registerer), log.With("db", "logs"), c.MaxScan, nodeID, budget)
+	logs, err := openLogs(c.LogDir, c.SyncWrites, cfg, newMetrics(c.Registerer), log.With("db", "logs"), c.MaxScan, nodeID, budget, cmp.Or(c.SealAfter, DefaultSealAfter))
 	if err != nil {
 		cfg.close()
 		auth.close()

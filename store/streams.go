@@ -66,7 +66,39 @@ func (s *LogStore) reindex(stream string, fields []string) error {
 	if err != nil {
 		return err
 	}
+	err = s.eachBlock(stream, fields, func(blk *block) error {
+		recs := make([]blockRec, len(blk.ids))
+		for i := range recs {
+			recs[i].fields = map[string]string{}
+			blk.fields(i, recs[i].fields)
+		}
+		return indexBlock(wb.Set, stream, blk.ref, recs, fields, nil)
+	})
+	if err != nil {
+		return err
+	}
 	return wb.Flush()
+}
+
+// eachBlock calls fn with every block of stream, decoding the columns in
+// want (all when nil).
+func (s *LogStore) eachBlock(stream string, want []string, fn func(*block) error) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: blockPrefix(stream), PrefetchValues: false})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			blk, err := readBlock(txn, stream, refOf(it.Item().Key()), want, want == nil, nil, nil)
+			if err != nil {
+				return err
+			}
+			if blk != nil {
+				if err := fn(blk); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // Purge deletes a stream: its records, indexes, usage and settings.
@@ -75,7 +107,7 @@ func (s *LogStore) Purge(ctx context.Context, stream string) error {
 		return fmt.Errorf("stream %q: %w", stream, flowg.ErrNotFound)
 	}
 	return s.do(ctx, func() error {
-		if err := s.db.DropPrefix(dataPrefix(stream), indexPrefix(stream)); err != nil {
+		if err := s.db.DropPrefix(dataPrefix(stream), indexPrefix(stream), blockPrefix(stream), blockIndexPrefix(stream)); err != nil {
 			return fmt.Errorf("cannot purge stream %q: %w", stream, err)
 		}
 		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(usageKey(stream)) }); err != nil {
@@ -128,59 +160,64 @@ func (s *LogStore) ApplyRetention(ctx context.Context, now time.Time) (int, erro
 }
 
 // trimOldest deletes up to trimBatch of the oldest records of stream while
-// they are older than cutoff or the stream is over its retention size.
+// they are older than cutoff or the stream is over its retention size (a
+// block being cut is finished first, so that it is rewritten once).
 func (s *LogStore) trimOldest(stream string, cutoff uint64, st flowg.StreamSettings) (n int, more bool, err error) {
 	u := s.streamUsage(stream)
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: dataPrefix(stream)})
-	prefix := dataPrefix(stream)
-	for it.Seek(prefix); it.Valid(); it.Next() {
-		id := idOf(it.Item().Key())
+	p := plan{stream: stream, prefix: dataPrefix(stream)}
+	for i := range p.hi {
+		p.hi[i] = 0xff
+	}
+	m := newMerger(txn, p, false, nil, nil)
+	defer m.close()
+	cut := map[blockRef]*blockCut{}
+	var last *block
+	for {
+		id, ok, err := m.next()
+		if err != nil {
+			return 0, false, err
+		}
+		if !ok {
+			u = usage{}
+			break
+		}
 		old := id.ts() < cutoff
 		big := st.RetentionSize > 0 && u.bytes > st.RetentionSize
 		if !old && !big {
+			u.oldest = id.ts()
 			break
 		}
-		if n == trimBatch {
+		if n >= trimBatch && (m.cur.blk == nil || m.cur.blk != last) {
 			more = true
 			break
 		}
-		dk := it.Item().KeyCopy(nil)
-		val, err := it.Item().ValueCopy(nil)
-		if err != nil {
-			it.Close()
+		last = m.cur.blk
+		fields := map[string]string{}
+		if _, err := m.record(fields, false); err != nil {
 			return 0, false, err
 		}
-		fields, err := decodeFields(val)
-		if err != nil {
-			it.Close()
-			return 0, false, fmt.Errorf("record %x: %w", id, err)
-		}
-		if err := txn.Delete(dk); err != nil {
-			it.Close()
-			return 0, false, err
-		}
-		if err := txn.Delete(originKey(id.origin(), id.seq())); err != nil {
-			it.Close()
-			return 0, false, err
-		}
-		for _, f := range st.IndexedFields {
-			if v, ok := fields[f]; ok {
-				if err := txn.Delete(append(indexPrefix(stream, f, v), id[:]...)); err != nil {
-					it.Close()
-					return 0, false, err
-				}
+		if last != nil {
+			c := cut[last.ref]
+			if c == nil {
+				c = &blockCut{blk: last, drop: map[int]bool{}}
+				cut[last.ref] = c
 			}
+			c.drop[m.cur.pos] = true
+		} else if err := deleteRow(txn, stream, id, fields, st.IndexedFields); err != nil {
+			return 0, false, err
 		}
 		u.records--
-		u.bytes -= int64(len(dk) + len(val))
+		u.bytes -= recordSize(stream, fields)
 		n++
 	}
-	if it.Valid() {
-		u.oldest = idOf(it.Item().Key()).ts()
+	m.close() // before the transaction writes more
+	for _, c := range cut {
+		if err := c.rewrite(txn, stream, st.IndexedFields); err != nil {
+			return 0, false, err
+		}
 	}
-	it.Close()
 	if u.records <= 0 || u.bytes < 0 {
 		u = usage{}
 	}
@@ -197,6 +234,72 @@ func (s *LogStore) trimOldest(stream string, cutoff uint64, st flowg.StreamSetti
 	s.usage[stream] = u
 	s.usageMu.Unlock()
 	return n, more, nil
+}
+
+// deleteRow deletes a row: its data key, origin entry and index entries.
+func deleteRow(txn *badger.Txn, stream string, id recordID, fields map[string]string, indexed []string) error {
+	if err := txn.Delete(dataKeyID(stream, id)); err != nil {
+		return err
+	}
+	if err := txn.Delete(originKey(id.origin(), id.seq())); err != nil {
+		return err
+	}
+	for _, f := range indexed {
+		if v, ok := fields[f]; ok {
+			if err := txn.Delete(append(indexPrefix(stream, f, v), id[:]...)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// blockCut is a block, every column decoded, and the rows to take out of
+// it.
+type blockCut struct {
+	blk  *block
+	drop map[int]bool
+}
+
+// rewrite writes the block without the dropped rows, under the same key
+// (its bounds still hold), or deletes it when none is left; the index
+// entries of values no row holds any more go.
+func (c *blockCut) rewrite(txn *badger.Txn, stream string, indexed []string) error {
+	var keep []blockRec
+	gone := map[string]map[string]bool{}
+	for i, id := range c.blk.ids {
+		fields := map[string]string{}
+		c.blk.fields(i, fields)
+		if c.drop[i] {
+			for _, f := range indexed {
+				if v, ok := fields[f]; ok {
+					if gone[f] == nil {
+						gone[f] = map[string]bool{}
+					}
+					gone[f][v] = true
+				}
+			}
+			continue
+		}
+		keep = append(keep, blockRec{id: id, fields: fields})
+	}
+	for _, rec := range keep {
+		for f, vs := range gone {
+			delete(vs, rec.fields[f])
+		}
+	}
+	for f, vs := range gone {
+		for v := range vs {
+			if err := txn.Delete(append(blockIndexPrefix(stream, f, v), c.blk.ref.bytes()...)); err != nil {
+				return err
+			}
+		}
+	}
+	key := blockKey(stream, c.blk.ref)
+	if len(keep) == 0 {
+		return txn.Delete(key)
+	}
+	return txn.Set(key, encodeBlock(c.blk.origin, keep))
 }
 
 // RunMaintenance applies retention every retentionEvery and collects

@@ -1,0 +1,543 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+	"unsafe"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/flowg-server/flowg-server/filter"
+)
+
+// Blocks are the sealed layout of a stream's records: up to
+// maxBlockRecords records of one origin, spanning at most maxBlockSpan, in
+// ID order, stored column by column under one key
+//
+//	'b' stream 0x00 minID(20) maxTs(8)
+//
+// minID is the first record's ID when the block was made and maxTs the
+// last one's timestamp; retention may later take records out of a block
+// without renaming it, so the two stay bounds of what it holds. The value
+// is a header, which a reader decodes without touching the columns:
+//
+//	format(1) uvarint(origin) uvarint(records) uvarint(len ids)
+//	uvarint(columns), then per column:
+//	  uvarint(len name) name kind(1) uvarint(len data) uvarint(len bloom) bloom
+//
+// followed by the zstd-compressed IDs (uvarint timestamp deltas, zigzag
+// varint sequence deltas) and each column's zstd-compressed data. A column
+// is one of
+//
+//   - colDict: up to 255 distinct values: uvarint(n), n values
+//     (uvarint(len) bytes), then a byte a record (0: absent, i: the i-th);
+//   - colPlain: a uvarint a record (0: absent, else length+1), then the
+//     values one after the other;
+//   - colTime: the record's own timestamp as RFC 3339 in UTC with
+//     nanoseconds, which ingest often keeps as a field: a byte a record
+//     (0: absent, 1: present).
+//
+// The bloom is a filter of the column's whole values and of their words
+// (filter.EachWord): a query for `f = "v"` or `f has "w1 w2"` skips a
+// block whose bloom lacks them without decompressing anything.
+//
+// Why by hand: no library here lays out records as columns in a Badger
+// value; the compression (zstd), the hash (xxhash) are libraries.
+const (
+	blockFormat     = 1
+	maxBlockRecords = 8192
+	maxBlockSpan    = uint64(time.Hour)
+	maxBlockBytes   = 8 << 20 // of records' encoded values
+
+	colDict  = 1
+	colPlain = 2
+	colTime  = 3
+
+	prefixBlock      = 'b'
+	prefixBlockIndex = 'y'
+	blockRefLen      = idLen + 8
+)
+
+var (
+	zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(256<<20))
+)
+
+// blockRef names a block within its stream.
+type blockRef struct {
+	min   recordID
+	maxTs uint64
+}
+
+func (r blockRef) bytes() []byte {
+	b := make([]byte, 0, blockRefLen)
+	b = append(b, r.min[:]...)
+	return binary.BigEndian.AppendUint64(b, r.maxTs)
+}
+
+func refOf(key []byte) (r blockRef) {
+	tail := key[len(key)-blockRefLen:]
+	copy(r.min[:], tail)
+	r.maxTs = beUint64(tail[idLen:])
+	return r
+}
+
+// blockPrefix is 'b' stream 0x00.
+func blockPrefix(stream string) []byte {
+	b := make([]byte, 0, len(stream)+2+blockRefLen)
+	b = append(b, prefixBlock)
+	b = append(b, stream...)
+	return append(b, 0)
+}
+
+func blockKey(stream string, r blockRef) []byte { return append(blockPrefix(stream), r.bytes()...) }
+
+// blockIndexPrefix is 'y' stream 0x00, optionally followed by one field,
+// or a field and its value: an indexed field's value in a block is
+//
+//	'y' stream 0x00 uvarint(len f) f uvarint(len v) v blockRef(28)
+func blockIndexPrefix(stream string, fieldValue ...string) []byte {
+	b := indexPrefix(stream, fieldValue...)
+	b[0] = prefixBlockIndex
+	return b
+}
+
+// blockRec is a record on its way into a block.
+type blockRec struct {
+	id     recordID
+	fields map[string]string
+}
+
+// encodeBlock lays out recs, sorted by ID and all of one origin, as a
+// block value.
+func encodeBlock(origin uint32, recs []blockRec) []byte {
+	var names []string
+	seen := map[string]bool{}
+	for _, r := range recs {
+		for k := range r.fields {
+			if !seen[k] {
+				seen[k] = true
+				names = append(names, k)
+			}
+		}
+	}
+	slices.Sort(names)
+	var ids []byte
+	var prevTs, prevSeq uint64
+	for _, r := range recs {
+		ts, seq := r.id.ts(), r.id.seq()
+		ids = binary.AppendUvarint(ids, ts-prevTs)
+		ids = binary.AppendVarint(ids, int64(seq-prevSeq))
+		prevTs, prevSeq = ts, seq
+	}
+	ids = zstdEncoder.EncodeAll(ids, nil)
+	head := []byte{blockFormat}
+	head = binary.AppendUvarint(head, uint64(origin))
+	head = binary.AppendUvarint(head, uint64(len(recs)))
+	head = binary.AppendUvarint(head, uint64(len(ids)))
+	head = binary.AppendUvarint(head, uint64(len(names)))
+	datas := make([][]byte, len(names))
+	for i, name := range names {
+		kind, raw, bloom := encodeColumn(name, recs)
+		datas[i] = zstdEncoder.EncodeAll(raw, nil)
+		head = binary.AppendUvarint(head, uint64(len(name)))
+		head = append(head, name...)
+		head = append(head, kind)
+		head = binary.AppendUvarint(head, uint64(len(datas[i])))
+		head = binary.AppendUvarint(head, uint64(len(bloom)))
+		head = append(head, bloom...)
+	}
+	out := append(head, ids...)
+	for _, d := range datas {
+		out = append(out, d...)
+	}
+	return out
+}
+
+// encodeColumn lays out the values of field name, picking its kind.
+func encodeColumn(name string, recs []blockRec) (kind byte, raw, bloom []byte) {
+	// The record's own timestamp?
+	isTime := true
+	var scratch []byte
+	for _, r := range recs {
+		v, ok := r.fields[name]
+		if !ok {
+			continue
+		}
+		scratch = timeOf(r.id.ts()).AppendFormat(scratch[:0], time.RFC3339Nano)
+		if string(scratch) != v {
+			isTime = false
+			break
+		}
+	}
+	if isTime {
+		raw = make([]byte, len(recs))
+		for i, r := range recs {
+			if _, ok := r.fields[name]; ok {
+				raw[i] = 1
+			}
+		}
+		return colTime, raw, nil
+	}
+	distinct := map[string]int{}
+	var order []string
+	for _, r := range recs {
+		v, ok := r.fields[name]
+		if !ok {
+			continue
+		}
+		if _, ok := distinct[v]; !ok {
+			distinct[v] = len(order)
+			order = append(order, v)
+		}
+	}
+	bloom = makeBloom(order)
+	if len(order) <= 255 {
+		raw = binary.AppendUvarint(raw, uint64(len(order)))
+		for _, v := range order {
+			raw = binary.AppendUvarint(raw, uint64(len(v)))
+			raw = append(raw, v...)
+		}
+		for _, r := range recs {
+			if v, ok := r.fields[name]; ok {
+				raw = append(raw, byte(distinct[v]+1))
+			} else {
+				raw = append(raw, 0)
+			}
+		}
+		return colDict, raw, bloom
+	}
+	size := 0
+	for _, r := range recs {
+		v, ok := r.fields[name]
+		if ok {
+			raw = binary.AppendUvarint(raw, uint64(len(v))+1)
+			size += len(v)
+		} else {
+			raw = append(raw, 0)
+		}
+	}
+	raw = slices.Grow(raw, size)
+	for _, r := range recs {
+		raw = append(raw, r.fields[name]...)
+	}
+	return colPlain, raw, bloom
+}
+
+// Blooms: 8 bits a distinct token, 4 probes (about 2.4% false positives).
+
+func valueHash(v string) uint64 { return xxhash.Sum64String(v) }
+
+func wordHash(w string) uint64 { return xxhash.Sum64String(w) * 0x9e3779b97f4a7c15 }
+
+func makeBloom(values []string) []byte {
+	hashes := map[uint64]struct{}{}
+	for _, v := range values {
+		hashes[valueHash(v)] = struct{}{}
+		filter.EachWord(v, func(w string) { hashes[wordHash(w)] = struct{}{} })
+	}
+	b := make([]byte, max(8, len(hashes)))
+	for h := range hashes {
+		bloomAdd(b, h)
+	}
+	return b
+}
+
+func bloomProbes(b []byte, h uint64, fn func(bit uint64) bool) bool {
+	bits := uint64(len(b)) * 8
+	h1, h2 := h, h>>32|h<<32
+	for i := range uint64(4) {
+		if !fn((h1 + i*h2) % bits) {
+			return false
+		}
+	}
+	return true
+}
+
+func bloomAdd(b []byte, h uint64) {
+	bloomProbes(b, h, func(bit uint64) bool { b[bit/8] |= 1 << (bit % 8); return true })
+}
+
+func bloomHas(b []byte, h uint64) bool {
+	return bloomProbes(b, h, func(bit uint64) bool { return b[bit/8]&(1<<(bit%8)) != 0 })
+}
+
+// blockHeader is a block's header, decoded.
+type blockHeader struct {
+	origin uint32
+	n      int
+	ids    []byte // compressed
+	cols   []colHeader
+}
+
+type colHeader struct {
+	name  string
+	kind  byte
+	data  []byte // compressed
+	bloom []byte
+}
+
+// parseHeader decodes the header of block value v; the slices in it point
+// into v.
+func parseHeader(v []byte) (h blockHeader, err error) {
+	if len(v) == 0 || v[0] != blockFormat {
+		return h, fmt.Errorf("%w: block format", errCorrupt)
+	}
+	b := v[1:]
+	uv := func() uint64 {
+		x, w := binary.Uvarint(b)
+		if w <= 0 {
+			err = errCorrupt
+			return 0
+		}
+		b = b[w:]
+		return x
+	}
+	take := func(n uint64) []byte {
+		if err != nil || n > uint64(len(b)) {
+			err = errCorrupt
+			return nil
+		}
+		out := b[:n:n]
+		b = b[n:]
+		return out
+	}
+	h.origin = uint32(uv())
+	h.n = int(uv())
+	idsLen := uv()
+	ncols := uv()
+	if err != nil || ncols > uint64(len(b)) || h.n > maxBlockRecords {
+		return h, errCorrupt
+	}
+	h.cols = make([]colHeader, ncols)
+	dataLens := make([]uint64, ncols)
+	for i := range h.cols {
+		c := &h.cols[i]
+		c.name = string(take(uv()))
+		kind := take(1)
+		if err != nil {
+			return h, err
+		}
+		c.kind = kind[0]
+		dataLens[i] = uv()
+		c.bloom = take(uv())
+	}
+	h.ids = take(idsLen)
+	for i := range h.cols {
+		h.cols[i].data = take(dataLens[i])
+	}
+	if err == nil && len(b) != 0 {
+		err = fmt.Errorf("%w: %d trailing bytes in a block", errCorrupt, len(b))
+	}
+	return h, err
+}
+
+// mayHold reports whether the block can hold a record with field = value,
+// or with the words in field: false only when its bloom says it cannot.
+func (h *blockHeader) mayHold(eqs []filter.Equality, phrases []filter.Phrase) bool {
+	for _, eq := range eqs {
+		if c := h.col(eq.Field); c == nil || c.kind != colTime && !bloomHas(c.bloom, valueHash(eq.Value)) {
+			return false
+		}
+	}
+	for _, p := range phrases {
+		c := h.col(p.Field)
+		if c == nil {
+			return false
+		}
+		for _, w := range p.Words {
+			if c.kind != colTime && !bloomHas(c.bloom, wordHash(w)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (h *blockHeader) col(name string) *colHeader {
+	for i := range h.cols {
+		if h.cols[i].name == name {
+			return &h.cols[i]
+		}
+	}
+	return nil
+}
+
+// block is a decoded block: its IDs and the columns asked for, in memory
+// of its own (the strings stay valid after the transaction).
+type block struct {
+	ref    blockRef
+	origin uint32
+	ids    []recordID
+	cols   []column
+}
+
+type column struct {
+	name  string
+	kind  byte
+	dict  []string
+	codes []byte   // colDict, colTime
+	vals  []string // colPlain
+	has   []bool   // colPlain
+}
+
+// decodeBlock decodes the IDs of the block in v and the columns named in
+// want (every column when all).
+func decodeBlock(ref blockRef, h blockHeader, want []string, all bool) (*block, error) {
+	raw, err := zstdDecoder.DecodeAll(h.ids, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: block IDs: %v", errCorrupt, err)
+	}
+	blk := &block{ref: ref, origin: h.origin, ids: make([]recordID, h.n)}
+	var ts, seq uint64
+	for i := range blk.ids {
+		d, w := binary.Uvarint(raw)
+		if w <= 0 {
+			return nil, errCorrupt
+		}
+		raw = raw[w:]
+		s, w := binary.Varint(raw)
+		if w <= 0 {
+			return nil, errCorrupt
+		}
+		raw = raw[w:]
+		ts += d
+		seq += uint64(s)
+		id := &blk.ids[i]
+		putBE(id[:8], ts)
+		binary.BigEndian.PutUint32(id[8:12], h.origin)
+		putBE(id[12:], seq)
+	}
+	for _, c := range h.cols {
+		if !all && !slices.Contains(want, c.name) {
+			continue
+		}
+		col, err := decodeColumn(c, h.n)
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", c.name, err)
+		}
+		blk.cols = append(blk.cols, col)
+	}
+	return blk, nil
+}
+
+func decodeColumn(c colHeader, n int) (column, error) {
+	col := column{name: c.name, kind: c.kind}
+	raw, err := zstdDecoder.DecodeAll(c.data, nil)
+	if err != nil {
+		return col, fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	str := func(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+	switch c.kind {
+	case colTime:
+		if len(raw) != n {
+			return col, errCorrupt
+		}
+		col.codes = raw
+	case colDict:
+		k, w := binary.Uvarint(raw)
+		if w <= 0 || k > 255 {
+			return col, errCorrupt
+		}
+		raw = raw[w:]
+		col.dict = make([]string, k)
+		for i := range col.dict {
+			l, w := binary.Uvarint(raw)
+			if w <= 0 || l > uint64(len(raw)-w) {
+				return col, errCorrupt
+			}
+			col.dict[i] = str(raw[w : w+int(l)])
+			raw = raw[w+int(l):]
+		}
+		if len(raw) != n {
+			return col, errCorrupt
+		}
+		for _, code := range raw {
+			if int(code) > len(col.dict) {
+				return col, errCorrupt
+			}
+		}
+		col.codes = raw
+	case colPlain:
+		col.vals, col.has = make([]string, n), make([]bool, n)
+		lens := make([]uint64, n)
+		for i := range lens {
+			l, w := binary.Uvarint(raw)
+			if w <= 0 {
+				return col, errCorrupt
+			}
+			lens[i], raw = l, raw[w:]
+		}
+		for i, l := range lens {
+			if l == 0 {
+				continue
+			}
+			if l-1 > uint64(len(raw)) {
+				return col, errCorrupt
+			}
+			col.vals[i], col.has[i] = str(raw[:l-1]), true
+			raw = raw[l-1:]
+		}
+		if len(raw) != 0 {
+			return col, errCorrupt
+		}
+	default:
+		return col, fmt.Errorf("%w: column kind %d", errCorrupt, c.kind)
+	}
+	return col, nil
+}
+
+// value returns row i's value of the column.
+func (c *column) value(b *block, i int) (string, bool) {
+	switch c.kind {
+	case colDict:
+		if code := c.codes[i]; code > 0 {
+			return c.dict[code-1], true
+		}
+	case colPlain:
+		return c.vals[i], c.has[i]
+	case colTime:
+		if c.codes[i] > 0 {
+			return timeOf(b.ids[i].ts()).Format(time.RFC3339Nano), true
+		}
+	}
+	return "", false
+}
+
+// fields fills m (cleared first) with row i's values of the decoded
+// columns.
+func (b *block) fields(i int, m map[string]string) {
+	clear(m)
+	for c := range b.cols {
+		if v, ok := b.cols[c].value(b, i); ok {
+			m[b.cols[c].name] = v
+		}
+	}
+}
+
+// search returns the first row whose ID is at or after id.
+func (b *block) search(id recordID) int {
+	i, _ := slices.BinarySearchFunc(b.ids, id, compareIDs)
+	return i
+}
+
+// recordSize is what a record counts for in its stream's usage: its row's
+// key and value, the same whether the record is in a row or a block.
+func recordSize(stream string, fields map[string]string) int64 {
+	n := uvarintLen(uint64(len(fields)))
+	for k, v := range fields {
+		n += uvarintLen(uint64(len(k))) + len(k) + uvarintLen(uint64(len(v))) + len(v)
+	}
+	return int64(len(stream) + 2 + idLen + n)
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
+}
