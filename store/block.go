@@ -48,7 +48,7 @@ import (
 // value; the compression (zstd), the hash (xxhash) are libraries.
 const (
 	blockFormat     = 1
-	maxBlockRecords = 8192
+	maxBlockRecords = 2048
 	maxBlockSpan    = uint64(time.Hour)
 	maxBlockBytes   = 8 << 20 // of records' encoded values
 
@@ -516,6 +516,17 @@ func (b *block) fields(i int, m map[string]string) {
 			m[b.cols[c].name] = v
 		}
 	}
+}
+
+// columns returns the decoded columns named (those the block has).
+func (b *block) columns(names []string) []*column {
+	out := []*column{}
+	for c := range b.cols {
+		if slices.Contains(names, b.cols[c].name) {
+			out = append(out, &b.cols[c])
+		}
+	}
+	return out
 }
 
 // search returns the first row whose ID is at or after id.

@@ -197,29 +197,30 @@ func (w *blockWorld) find(n string) flowg.Record {
 	return w.byN[n]
 }
 
-// TestBlocks_NewestReadsFewBlocks: a page of the newest records reads the
-// blocks at the end of the stream, not all of them.
+// TestBlocks_NewestReadsFewBlocks: a page of the newest records, or of
+// an indexed value, reads the blocks at the end of the stream, not all of
+// them.
 func TestBlocks_NewestReadsFewBlocks(t *testing.T) {
-	w := newBlockWorld(t, 5)
-	err := w.s.Logs.db.View(func(txn *badger.Txn) error {
-		p, err := w.s.Logs.plan(flowg.Query{Stream: "app"})
-		if err != nil {
-			return err
-		}
-		m := newMerger(txn, p, true, nil, nil)
-		defer m.close()
-		for range 100 {
-			if _, ok, err := m.next(); !ok || err != nil {
-				return fmt.Errorf("ended early: %v", err)
-			}
-		}
-		if m.blocksRead > 3 {
-			return fmt.Errorf("the newest 100 read %d of %d blocks", m.blocksRead, w.blocks(t))
-		}
-		return nil
-	})
-	if err != nil {
+	ctx := context.Background()
+	s := openNode(t, "few")
+	if err := s.Logs.PutSettings(ctx, "app", flowg.StreamSettings{IndexedFields: []string{"level"}}); err != nil {
 		t.Fatal(err)
+	}
+	for range 3 {
+		appendN(t, s, "app", 10000) // in time order, three times over
+	}
+	if err := s.Logs.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{``, `level = "error"`} {
+		d0 := blocksDecoded.Load()
+		p, err := s.Logs.Query(ctx, flowg.Query{Stream: "app", Filter: mustFilter(t, f)})
+		if err != nil || len(p.Records) != 100 {
+			t.Fatalf("%q: %d records: %v", f, len(p.Records), err)
+		}
+		if n := blocksDecoded.Load() - d0; n > 6 {
+			t.Fatalf("%q: the newest 100 decoded %d blocks", f, n)
+		}
 	}
 }
 

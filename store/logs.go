@@ -66,6 +66,9 @@ type LogStore struct {
 	sealed    map[string]uint64    // per origin, the last sequence sealed into blocks
 	hotSince  map[string]time.Time // per origin, since when it has rows not sealed
 
+	spanMu sync.RWMutex       // see rows.go
+	spans  map[string]rowSpan // per stream, the span of its live rows
+
 	sealAfter  time.Duration
 	sealerDone chan struct{}
 
@@ -129,13 +132,21 @@ func openLogs(dir string, syncWrites bool, cfg *SettingsStore, m *metrics, log *
 		db.Close()
 		return nil, fmt.Errorf("cannot read the sealed rounds: %w", err)
 	}
+	if s.spans, err = s.liveSpans(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot read the rows' origin entries: %w", err)
+	}
 	for o, head := range s.heads {
 		if head > s.sealed[o] {
 			s.hotSince[o] = time.Now()
 		}
 	}
 	go s.writer()
-	go s.sealer()
+	if sealAfter > 0 {
+		go s.sealer()
+	} else {
+		close(s.sealerDone)
+	}
 	return s, nil
 }
 

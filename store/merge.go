@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -32,6 +33,8 @@ type merger struct {
 	keys         *badger.Iterator // block keys, or block index entries
 	klo, khi     []byte
 	h            mergeHeap
+	nextKey      bool // feed stopped at a key, next, not fed yet
+	nextRef      blockRef
 	cur          *mergeEntry
 	blocksRead   int
 }
@@ -42,7 +45,9 @@ type mergeEntry struct {
 	ref  *blockRef // a block not read yet
 	blk  *block
 	pos  int // the next row of blk
-	end  int // forward: past the last row in the window; reverse: the first
+	// filterCols are blk's columns the filter reads.
+	filterCols []*column
+	end        int // forward: past the last row in the window; reverse: the first
 }
 
 type mergeHeap struct {
@@ -50,11 +55,14 @@ type mergeHeap struct {
 	reverse bool
 }
 
-func (h mergeHeap) Len() int { return len(h.e) }
-func (h mergeHeap) Less(i, j int) bool {
-	c := bytes.Compare(h.e[i].id[:], h.e[j].id[:])
+func (h mergeHeap) Len() int           { return len(h.e) }
+func (h mergeHeap) Less(i, j int) bool { return h.before(h.e[i], h.e[j]) }
+
+// before reports whether a comes before b in the merger's order.
+func (h mergeHeap) before(a, b *mergeEntry) bool {
+	c := bytes.Compare(a.id[:], b.id[:])
 	if c == 0 { // a block's bound before the records it may hold
-		return h.e[i].ref != nil
+		return a.ref != nil
 	}
 	return c < 0 != h.reverse
 }
@@ -66,19 +74,21 @@ func (h *mergeHeap) Pop() any {
 	return x
 }
 
-// newMerger reads p's window; want names the fields a caller reads (nil:
+// newMerger reads p's window, the rows within the live rows' span; want names the fields a caller reads (nil:
 // all), f the filter whose terms let it skip blocks.
-func newMerger(txn *badger.Txn, p plan, reverse bool, want []string, f *filter.Filter) *merger {
+func newMerger(txn *badger.Txn, p plan, rows rowSpan, reverse bool, want []string, f *filter.Filter) *merger {
 	m := &merger{plan: p, txn: txn, reverse: reverse, want: want, h: mergeHeap{reverse: reverse}}
 	m.eqs, m.phrases = f.Equalities(), f.Phrases()
 	m.rows = txn.NewIterator(badger.IteratorOptions{Prefix: p.prefix, Reverse: reverse, PrefetchValues: false})
-	m.lower, m.upper = p.bounds()
-	if reverse {
-		m.rows.Seek(m.upper)
-	} else {
-		m.rows.Seek(m.lower)
+	var live bool
+	if m.lower, m.upper, live = p.rowBounds(rows); live {
+		if reverse {
+			m.rows.Seek(m.upper)
+		} else {
+			m.rows.Seek(m.lower)
+		}
+		m.pushRows()
 	}
-	m.pushRows()
 	kp := p.blockKeys()
 	m.keys = txn.NewIterator(badger.IteratorOptions{Prefix: kp, Reverse: reverse, PrefetchValues: false})
 	var from recordID
@@ -118,6 +128,7 @@ func (m *merger) pushRows() {
 // feed puts on the heap the blocks whose keys say they may hold a record
 // that comes before the heap's top.
 func (m *merger) feed() {
+	m.nextKey = false
 	for ; m.keys.Valid(); m.keys.Next() {
 		key := m.keys.Item().Key()
 		if m.reverse && bytes.Compare(key, m.khi) >= 0 {
@@ -127,19 +138,21 @@ func (m *merger) feed() {
 			return
 		}
 		ref := refOf(key)
+		if ref.maxTs < m.lo.ts() {
+			continue
+		}
 		var top *mergeEntry
 		if len(m.h.e) > 0 {
 			top = m.h.e[0]
 		}
 		if m.reverse {
 			if top != nil && ref.min.ts()+maxBlockSpan < top.id.ts() {
+				m.nextKey, m.nextRef = true, ref
 				return // it, and every block before it, ends before the top
 			}
 		} else if top != nil && bytes.Compare(ref.min[:], top.id[:]) > 0 {
+			m.nextKey, m.nextRef = true, ref
 			return
-		}
-		if ref.maxTs < m.lo.ts() {
-			continue
 		}
 		e := &mergeEntry{ref: &ref}
 		if m.reverse {
@@ -167,6 +180,11 @@ func (m *merger) next() (recordID, bool, error) {
 			m.rows.Next()
 			m.pushRows()
 		} else if m.step(c) {
+			// Most often the same block goes on: no heap to reorder.
+			if m.keysDone(c) && (len(m.h.e) == 0 || m.h.before(c, m.h.e[0])) {
+				m.cur = c
+				return c.id, true, nil
+			}
 			heap.Push(&m.h, c)
 		}
 	}
@@ -187,6 +205,18 @@ func (m *merger) next() (recordID, bool, error) {
 			heap.Push(&m.h, top)
 		}
 	}
+}
+
+// keysDone reports whether no block key left to feed may hold a record
+// before e.
+func (m *merger) keysDone(e *mergeEntry) bool {
+	if !m.nextKey {
+		return true
+	}
+	if m.reverse {
+		return m.nextRef.min.ts()+maxBlockSpan < e.id.ts()
+	}
+	return bytes.Compare(m.nextRef.min[:], e.id[:]) > 0
 }
 
 // step moves a block's entry to its next row in the window.
@@ -230,6 +260,9 @@ func (m *merger) load(e *mergeEntry) error {
 	return nil
 }
 
+// blocksDecoded counts the blocks decoded, for tests and benchmarks.
+var blocksDecoded atomic.Int64
+
 // readBlock reads and decodes the block ref of stream: nil when it is
 // gone (retention or a purge since) or its blooms say it holds no record
 // with eqs and phrases.
@@ -250,6 +283,7 @@ func readBlock(txn *badger.Txn, stream string, ref blockRef, want []string, all 
 			return nil
 		}
 		blk, err = decodeBlock(ref, h, want, all)
+		blocksDecoded.Add(1)
 		return err
 	})
 	if err != nil {
@@ -277,6 +311,26 @@ func (m *merger) record(fields map[string]string, alias bool) (bool, error) {
 		return false, fmt.Errorf("record %x of stream %q: %w", c.id, m.stream, err)
 	}
 	return found, nil
+}
+
+// rejects reports whether the current record, in a block, fails f (read
+// from its own columns alone, in scratch); a row is decoded whole and
+// matched by the caller.
+func (m *merger) rejects(f *filter.Filter, names []string, scratch map[string]string) bool {
+	c := m.cur
+	if c.rows || f == nil {
+		return false
+	}
+	if c.filterCols == nil {
+		c.filterCols = c.blk.columns(names)
+	}
+	clear(scratch)
+	for _, col := range c.filterCols {
+		if v, ok := col.value(c.blk, c.pos); ok {
+			scratch[col.name] = v
+		}
+	}
+	return !f.Match(scratch)
 }
 
 // blockKeys is the prefix of the block keys the plan reads: the stream's

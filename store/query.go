@@ -104,9 +104,10 @@ func (s *LogStore) Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
 		q.Limit = 100
 	}
 	var page flowg.Page
-	err = s.db.View(func(txn *badger.Txn) error {
-		m := newMerger(txn, p, !q.Ascending, nil, q.Filter)
+	err = s.view(q.Stream, func(txn *badger.Txn, rows rowSpan) error {
+		m := newMerger(txn, p, rows, !q.Ascending, nil, q.Filter)
 		defer m.close()
+		names, scratch := q.Filter.Fields(), map[string]string{}
 		for {
 			id, ok, err := m.next()
 			if err != nil || !ok {
@@ -127,6 +128,9 @@ func (s *LogStore) Query(ctx context.Context, q flowg.Query) (flowg.Page, error)
 				return ctx.Err()
 			}
 			page.Scanned++
+			if m.rejects(q.Filter, names, scratch) {
+				continue
+			}
 			fields := map[string]string{}
 			found, err := m.record(fields, false)
 			if err != nil {
@@ -198,8 +202,8 @@ func (s *LogStore) Scan(ctx context.Context, q flowg.Query, opt flowg.ScanOption
 			putBE(part.hi[:8], lo+(hi-lo)/uint64(workers)*uint64(w+1))
 		}
 		g.Go(func() error {
-			return s.db.View(func(txn *badger.Txn) error {
-				return part.scan(ctx, txn, func(ts time.Time, fields map[string]string) error { return visit(w, ts, fields) })
+			return s.view(q.Stream, func(txn *badger.Txn, rows rowSpan) error {
+				return part.scan(ctx, txn, rows, func(ts time.Time, fields map[string]string) error { return visit(w, ts, fields) })
 			})
 		})
 	}
@@ -227,13 +231,13 @@ var errEnough = errors.New("enough records")
 // scan reads the records of r, its rows then its blocks (newest first
 // through a merger when r.newest), counting entries against the budget
 // shared by the parts of one Scan.
-func (r reader) scan(ctx context.Context, txn *badger.Txn, fn func(time.Time, map[string]string) error) error {
+func (r reader) scan(ctx context.Context, txn *badger.Txn, rows rowSpan, fn func(time.Time, map[string]string) error) error {
 	fields := map[string]string{}
 	n := 0
 	var err error
 	if r.newest > 0 {
-		err = r.readNewest(ctx, txn, fields, &n, fn)
-	} else if err = r.readRows(ctx, txn, fields, &n, fn); err == nil {
+		err = r.readNewest(ctx, txn, rows, fields, &n, fn)
+	} else if err = r.readRows(ctx, txn, rows, fields, &n, fn); err == nil {
 		err = r.readBlocks(ctx, txn, fields, &n, fn)
 	}
 	if errors.Is(err, errEnough) {
@@ -264,11 +268,14 @@ func (r reader) count(ctx context.Context, n *int) error {
 	return nil
 }
 
-// readRows reads the rows of [lo, hi) in key order.
-func (r reader) readRows(ctx context.Context, txn *badger.Txn, fields map[string]string, n *int, fn func(time.Time, map[string]string) error) error {
+// readRows reads the live rows of [lo, hi) in key order.
+func (r reader) readRows(ctx context.Context, txn *badger.Txn, rows rowSpan, fields map[string]string, n *int, fn func(time.Time, map[string]string) error) error {
+	lower, upper, live := r.rowBounds(rows)
+	if !live {
+		return nil
+	}
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: r.prefix, PrefetchValues: false})
 	defer it.Close()
-	lower, upper := r.bounds()
 	for it.Seek(lower); it.Valid(); it.Next() {
 		key := it.Item().Key()
 		if bytes.Compare(key, upper) >= 0 {
@@ -344,8 +351,8 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 
 // readNewest reads the window newest first, rows and blocks merged, until
 // r.newest records matched.
-func (r reader) readNewest(ctx context.Context, txn *badger.Txn, fields map[string]string, n *int, fn func(time.Time, map[string]string) error) error {
-	m := newMerger(txn, r.plan, true, r.blockWant, r.filter)
+func (r reader) readNewest(ctx context.Context, txn *badger.Txn, rows rowSpan, fields map[string]string, n *int, fn func(time.Time, map[string]string) error) error {
+	m := newMerger(txn, r.plan, rows, true, r.blockWant, r.filter)
 	defer m.close()
 	matched := 0
 	for {

@@ -330,6 +330,15 @@ func (s *LogStore) applyOriginTxn(origin string, n uint32, recs []flowg.ReplReco
 	if err := txn.Set([]byte(prefixMark+origin), beBytes(upTo)); err != nil {
 		return 0, err
 	}
+	spans := map[string]rowSpan{}
+	for stream, recs := range published {
+		sp := rowSpan{}
+		for _, r := range recs {
+			sp.add(tsOf(r.Timestamp))
+		}
+		spans[stream] = sp
+	}
+	s.extendSpans(spans)
 	if err := txn.Commit(); err != nil {
 		return 0, err
 	}

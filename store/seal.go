@@ -191,7 +191,7 @@ func (s *LogStore) sealOrigin(ctx context.Context, origin string, n uint32) (int
 			return nil
 		}
 		for limit := maxBlockRecords; ; limit /= 2 {
-			k, last, err := s.sealStep(n, after, head, limit)
+			k, err := s.sealStep(origin, n, after, head, limit)
 			if errors.Is(err, badger.ErrTxnTooBig) && limit > 1 {
 				continue
 			}
@@ -199,12 +199,6 @@ func (s *LogStore) sealOrigin(ctx context.Context, origin string, n uint32) (int
 				return fmt.Errorf("origin %q after %d: %w", origin, after, err)
 			}
 			sealed = k
-			s.originsMu.Lock()
-			s.sealed[origin] = last
-			if last >= s.heads[origin] {
-				delete(s.hotSince, origin)
-			}
-			s.originsMu.Unlock()
 			s.m.sealedRecords.Add(float64(k))
 			return nil
 		}
@@ -213,9 +207,9 @@ func (s *LogStore) sealOrigin(ctx context.Context, origin string, n uint32) (int
 }
 
 // sealStep seals, in one transaction, origin n's rows after sequence
-// after, up to limit records: it returns how many and the last sequence
-// number the round covers (head when it read them all).
-func (s *LogStore) sealStep(n uint32, after, head uint64, limit int) (int, uint64, error) {
+// after, up to limit records (all up to head when fewer): it returns how
+// many.
+func (s *LogStore) sealStep(origin string, n uint32, after, head uint64, limit int) (int, error) {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	byStream := map[string][]blockRec{}
@@ -232,17 +226,17 @@ func (s *LogStore) sealStep(n uint32, after, head uint64, limit int) (int, uint6
 		ptr, err := it.Item().ValueCopy(nil)
 		if err != nil {
 			it.Close()
-			return 0, 0, err
+			return 0, err
 		}
 		stream, ts, err := parseOriginValue(ptr)
 		if err != nil {
 			it.Close()
-			return 0, 0, fmt.Errorf("origin entry %x: %w", ok, err)
+			return 0, fmt.Errorf("origin entry %x: %w", ok, err)
 		}
 		last = seq
 		if err := txn.Delete(ok); err != nil {
 			it.Close()
-			return 0, 0, err
+			return 0, err
 		}
 		dk := dataKey(stream, ts, n, seq)
 		item, err := txn.Get(dk)
@@ -250,7 +244,7 @@ func (s *LogStore) sealStep(n uint32, after, head uint64, limit int) (int, uint6
 			continue // deleted by a purge: the origin entry was left behind
 		} else if err != nil {
 			it.Close()
-			return 0, 0, err
+			return 0, err
 		}
 		var fields map[string]string
 		if err := item.Value(func(v []byte) (err error) {
@@ -259,11 +253,11 @@ func (s *LogStore) sealStep(n uint32, after, head uint64, limit int) (int, uint6
 			return err
 		}); err != nil {
 			it.Close()
-			return 0, 0, fmt.Errorf("record %x: %w", dk, err)
+			return 0, fmt.Errorf("record %x: %w", dk, err)
 		}
 		if err := txn.Delete(dk); err != nil {
 			it.Close()
-			return 0, 0, err
+			return 0, err
 		}
 		if _, ok := byStream[stream]; !ok {
 			streams = append(streams, stream)
@@ -284,7 +278,7 @@ func (s *LogStore) sealStep(n uint32, after, head uint64, limit int) (int, uint6
 			for _, f := range st.IndexedFields {
 				if v, ok := rec.fields[f]; ok {
 					if err := txn.Delete(append(indexPrefix(stream, f, v), rec.id[:]...)); err != nil {
-						return 0, 0, err
+						return 0, err
 					}
 				}
 			}
@@ -296,7 +290,7 @@ func (s *LogStore) sealStep(n uint32, after, head uint64, limit int) (int, uint6
 			}
 			ref, err := putBlock(txn, stream, n, recs[:k], st.IndexedFields)
 			if err != nil {
-				return 0, 0, err
+				return 0, err
 			}
 			r.blocks = append(r.blocks, roundBlock{stream, ref})
 			recs = recs[k:]
@@ -304,10 +298,33 @@ func (s *LogStore) sealStep(n uint32, after, head uint64, limit int) (int, uint6
 	}
 	if len(r.blocks) > 0 {
 		if err := txn.Set(roundKey(n, last), r.encode()); err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
-	return count, last, txn.Commit()
+	return count, s.commitSeal(txn, origin, last)
+}
+
+// commitSeal commits a seal step that covers origin up to last, and
+// shrinks the rows' spans to the rows left, under spanMu (see rows.go).
+func (s *LogStore) commitSeal(txn *badger.Txn, origin string, last uint64) error {
+	s.spanMu.Lock()
+	defer s.spanMu.Unlock()
+	if err := txn.Commit(); err != nil {
+		return err
+	}
+	s.originsMu.Lock()
+	s.sealed[origin] = last
+	if last >= s.heads[origin] {
+		delete(s.hotSince, origin)
+	}
+	s.originsMu.Unlock()
+	spans, err := s.liveSpans()
+	if err != nil {
+		// The old spans stay: wider than need be, never narrower.
+		return fmt.Errorf("cannot read the rows' origin entries: %w", err)
+	}
+	s.spans = spans
+	return nil
 }
 
 // putBlock writes recs, sorted and of origin n, as a new block with its

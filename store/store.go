@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -41,7 +40,8 @@ type Config struct {
 	// SealAfter is how long a record stays a row, in the layout that takes
 	// writes, before it is sealed into a block when its origin has fewer
 	// than a block's worth of rows (see seal.go). Default
-	// DefaultSealAfter.
+	// DefaultSealAfter; 0 keeps every record a row (the layout of
+	// versions before blocks).
 	SealAfter time.Duration
 	// Logger receives the stores' log lines. Default slog.Default().
 	Logger *slog.Logger
@@ -67,13 +67,14 @@ func DefaultConfig() Config {
 }
 
 // RegisterFlags registers the stores' flags: the three directories, the
-// initial user and --log-sync-writes.
+// initial user, --log-seal-after and --log-sync-writes.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AuthDir, "auth-dir", c.AuthDir, "auth database directory")
 	fs.StringVar(&c.LogDir, "log-dir", c.LogDir, "log database directory")
 	fs.StringVar(&c.ConfigDir, "config-dir", c.ConfigDir, "config database directory")
 	fs.StringVar(&c.InitialUser, "auth-initial-user", c.InitialUser, "initial user, created with the admin role when no user exists")
 	fs.StringVar(&c.InitialPassword, "auth-initial-password", c.InitialPassword, "password of the initial user")
+	fs.DurationVar(&c.SealAfter, "log-seal-after", c.SealAfter, "how long a record waits, at most, to be sealed into a compressed block (0: never, every record stays a row)")
 	fs.BoolVar(&c.SyncWrites, "log-sync-writes", c.SyncWrites, "fsync every commit, so acknowledged records survive power loss")
 }
 
@@ -90,6 +91,8 @@ func (c Config) Validate() error {
 		return errors.New("--auth-initial-user and --auth-initial-password must not be empty")
 	case c.SessionTTL <= 0:
 		return errors.New("store: session TTL must be positive")
+	case c.SealAfter < 0:
+		return errors.New("--log-seal-after must not be negative")
 	case c.MaxScan <= 0:
 		return errors.New("store: max scan must be positive")
 	case c.MemoryBudget != 0 && c.MemoryBudget < 128<<20:
@@ -136,7 +139,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	if budget == 0 {
 		budget = DefaultMemoryBudget
 	}
-	logs, err := openLogs(c.LogDir, c.SyncWrites, cfg, newMetrics(c.Registerer), log.With("db", "logs"), c.MaxScan, nodeID, budget, cmp.Or(c.SealAfter, DefaultSealAfter))
+	logs, err := openLogs(c.LogDir, c.SyncWrites, cfg, newMetrics(c.Registerer), log.With("db", "logs"), c.MaxScan, nodeID, budget, c.SealAfter)
 	if err != nil {
 		cfg.close()
 		auth.close()

@@ -170,7 +170,10 @@ func (s *LogStore) trimOldest(stream string, cutoff uint64, st flowg.StreamSetti
 	for i := range p.hi {
 		p.hi[i] = 0xff
 	}
-	m := newMerger(txn, p, false, nil, nil)
+	s.spanMu.RLock()
+	rows := s.spans[stream]
+	s.spanMu.RUnlock()
+	m := newMerger(txn, p, rows, false, nil, nil)
 	defer m.close()
 	cut := map[blockRef]*blockCut{}
 	var last *block

@@ -183,6 +183,7 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 	defer txn.Discard()
 	seq := s.seq
 	touched := map[string]usage{}
+	spans := map[string]rowSpan{}
 	for _, r := range batch {
 		settings, _ := s.cfg.Stream(r.stream)
 		u, ok := touched[r.stream]
@@ -197,6 +198,9 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 				return err
 			}
 			u.add(ts, size)
+			sp := spans[r.stream]
+			sp.add(ts)
+			spans[r.stream] = sp
 		}
 		touched[r.stream] = u
 	}
@@ -208,6 +212,7 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 	if err := txn.Set([]byte(keySeq), beBytes(seq)); err != nil {
 		return err
 	}
+	s.extendSpans(spans)
 	if err := txn.Commit(); err != nil {
 		return err
 	}
