@@ -68,6 +68,7 @@ type LogStore struct {
 
 	spanMu sync.RWMutex       // see rows.go
 	spans  map[string]rowSpan // per stream, the span of its live rows
+	chunks map[string]map[uint32][]rowChunk
 
 	sealAfter  time.Duration
 	sealerDone chan struct{}
@@ -132,7 +133,8 @@ func openLogs(dir string, syncWrites bool, cfg *SettingsStore, m *metrics, log *
 		db.Close()
 		return nil, fmt.Errorf("cannot read the sealed rounds: %w", err)
 	}
-	if s.spans, err = s.liveSpans(); err != nil {
+	s.spans, s.chunks = map[string]rowSpan{}, map[string]map[uint32][]rowChunk{}
+	if err := s.loadRows(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cannot read the rows' origin entries: %w", err)
 	}

@@ -289,6 +289,7 @@ func (s *LogStore) applyOriginTxn(origin string, n uint32, recs []flowg.ReplReco
 	touched := map[string]usage{}
 	published := map[string][]flowg.Record{}
 	var order []string
+	var rows []liveRow
 	applied := 0
 	for _, r := range recs {
 		st, ok := streams[r.Stream]
@@ -314,6 +315,7 @@ func (s *LogStore) applyOriginTxn(origin string, n uint32, recs []flowg.ReplReco
 			order = append(order, r.Stream)
 		}
 		size, err := putRecord(txn, r.Stream, r.TS, n, r.Seq, r.Value, st.settings.IndexedFields, fields)
+		rows = append(rows, liveRow{r.Stream, n, r.Seq, r.TS})
 		if err != nil {
 			return 0, err
 		}
@@ -330,15 +332,7 @@ func (s *LogStore) applyOriginTxn(origin string, n uint32, recs []flowg.ReplReco
 	if err := txn.Set([]byte(prefixMark+origin), beBytes(upTo)); err != nil {
 		return 0, err
 	}
-	spans := map[string]rowSpan{}
-	for stream, recs := range published {
-		sp := rowSpan{}
-		for _, r := range recs {
-			sp.add(tsOf(r.Timestamp))
-		}
-		spans[stream] = sp
-	}
-	s.extendSpans(spans)
+	s.addRows(rows)
 	if err := txn.Commit(); err != nil {
 		return 0, err
 	}

@@ -16,7 +16,7 @@ import (
 // Sealing: records are written as rows (one key each, see write.go) so
 // that a commit is cheap and a 2xx means committed; in the background the
 // sealer moves them, origin by origin in sequence order, into blocks
-// (block.go). One step seals up to maxBlockRecords of one origin's rows
+// (block.go). One step seals up to sealStepRecords of one origin's rows
 // in one transaction: it writes the blocks, their index entries and a
 // round, and deletes the rows, their index entries and their origin
 // entries, so a crash leaves every record either a row or in a block,
@@ -32,6 +32,10 @@ import (
 // it says that the origin's records with sequence numbers in [first, last]
 // are in these blocks (or were deleted since).
 const prefixRound = 'r'
+
+// sealStepRecords bounds the rows one seal step moves (a few blocks),
+// which the writer waits for.
+const sealStepRecords = 4 * maxBlockRecords
 
 func roundKey(origin uint32, last uint64) []byte {
 	b := make([]byte, 0, 13)
@@ -160,7 +164,7 @@ func (s *LogStore) seal(ctx context.Context, all bool) error {
 			hot := s.heads[origin] - min(s.heads[origin], s.sealed[origin])
 			since, n := s.hotSince[origin], s.origins[origin]
 			s.originsMu.RUnlock()
-			if hot == 0 || !all && hot < maxBlockRecords && time.Since(since) < s.sealAfter {
+			if hot == 0 || !all && hot < sealStepRecords && time.Since(since) < s.sealAfter {
 				break
 			}
 			k, err := s.sealOrigin(ctx, origin, n)
@@ -190,7 +194,7 @@ func (s *LogStore) sealOrigin(ctx context.Context, origin string, n uint32) (int
 		if head <= after {
 			return nil
 		}
-		for limit := maxBlockRecords; ; limit /= 2 {
+		for limit := sealStepRecords; ; limit /= 2 {
 			k, err := s.sealStep(origin, n, after, head, limit)
 			if errors.Is(err, badger.ErrTxnTooBig) && limit > 1 {
 				continue
@@ -301,12 +305,12 @@ func (s *LogStore) sealStep(origin string, n uint32, after, head uint64, limit i
 			return 0, err
 		}
 	}
-	return count, s.commitSeal(txn, origin, last)
+	return count, s.commitSeal(txn, origin, n, last)
 }
 
 // commitSeal commits a seal step that covers origin up to last, and
 // shrinks the rows' spans to the rows left, under spanMu (see rows.go).
-func (s *LogStore) commitSeal(txn *badger.Txn, origin string, last uint64) error {
+func (s *LogStore) commitSeal(txn *badger.Txn, origin string, n uint32, last uint64) error {
 	s.spanMu.Lock()
 	defer s.spanMu.Unlock()
 	if err := txn.Commit(); err != nil {
@@ -318,12 +322,7 @@ func (s *LogStore) commitSeal(txn *badger.Txn, origin string, last uint64) error
 		delete(s.hotSince, origin)
 	}
 	s.originsMu.Unlock()
-	spans, err := s.liveSpans()
-	if err != nil {
-		// The old spans stay: wider than need be, never narrower.
-		return fmt.Errorf("cannot read the rows' origin entries: %w", err)
-	}
-	s.spans = spans
+	s.sealedUpTo(n, last)
 	return nil
 }
 

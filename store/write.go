@@ -183,7 +183,7 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 	defer txn.Discard()
 	seq := s.seq
 	touched := map[string]usage{}
-	spans := map[string]rowSpan{}
+	var rows []liveRow
 	for _, r := range batch {
 		settings, _ := s.cfg.Stream(r.stream)
 		u, ok := touched[r.stream]
@@ -198,9 +198,7 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 				return err
 			}
 			u.add(ts, size)
-			sp := spans[r.stream]
-			sp.add(ts)
-			spans[r.stream] = sp
+			rows = append(rows, liveRow{r.stream, s.self, seq, ts})
 		}
 		touched[r.stream] = u
 	}
@@ -212,7 +210,7 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 	if err := txn.Set([]byte(keySeq), beBytes(seq)); err != nil {
 		return err
 	}
-	s.extendSpans(spans)
+	s.addRows(rows)
 	if err := txn.Commit(); err != nil {
 		return err
 	}

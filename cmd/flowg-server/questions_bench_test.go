@@ -155,6 +155,10 @@ func benchQuestions(b *testing.B, vlBin string) {
 	httpAddr, mgmtAddr := freeAddr(b), freeAddr(b)
 	fl := start(b, dir, nil, httpAddr, mgmtAddr, nodeArgs(dir, 0, httpAddr, mgmtAddr)...)
 	tok := fl.login("root", "root")
+	// The layout before blocks, in the same run: every record a row.
+	oldHTTP, oldMgmt := freeAddr(b), freeAddr(b)
+	old := start(b, dir, nil, oldHTTP, oldMgmt, append(nodeArgs(dir, 1, oldHTTP, oldMgmt), "--log-seal-after=0")...)
+	oldTok := old.login("root", "root")
 	vl := startVictoriaLogs(b, vlBin, dir)
 
 	// Ingest, each server alone, its CPU counted until it is idle again
@@ -167,6 +171,12 @@ func benchQuestions(b *testing.B, vlBin string) {
 	flIngest := time.Since(t0)
 	waitIdle(b, flPid, 60*time.Second)
 	flCPU := cpuSeconds(b, flPid) - cpu0
+	oldPid := old.cmd.Process.Pid
+	cpu0 = cpuSeconds(b, oldPid)
+	postAll(b, "http://"+oldHTTP+"/api/v1/streams/bench/logs/struct", bodies, 8,
+		http.Header{"Content-Type": {"application/x-ndjson"}, "Authorization": {"Bearer " + oldTok}})
+	waitIdle(b, oldPid, 60*time.Second)
+	oldCPU := cpuSeconds(b, oldPid) - cpu0
 	cpu0 = cpuSeconds(b, vlPid)
 	t0 = time.Now()
 	postAll(b, "http://"+vl.addr+"/insert/jsonline?_time_field=timestamp&_msg_field=message&_stream_fields=service", bodies, 8, http.Header{})
@@ -177,21 +187,24 @@ func benchQuestions(b *testing.B, vlBin string) {
 	waitIdle(b, vlPid, 60*time.Second)
 	vlCPU := cpuSeconds(b, vlPid) - cpu0
 	bodies = nil
-	flRSS, vlRSS := peakRSS(b, flPid), peakRSS(b, vlPid)
+	flRSS, oldRSS, vlRSS := peakRSS(b, flPid), peakRSS(b, oldPid), peakRSS(b, vlPid)
 	fmt.Printf("questions: %d records (%d B of NDJSON each on average) over one day\n", total, raw/total)
-	fmt.Printf("ingest: flowg-server %.1f s, %.0f records per CPU-second, peak RSS %d MiB; VictoriaLogs %.1f s, %.0f records per CPU-second, peak RSS %d MiB; per CPU-second %.2f×\n",
-		flIngest.Seconds(), total/flCPU, flRSS>>20, vlIngest.Seconds(), total/vlCPU, vlRSS>>20, vlCPU/flCPU)
+	fmt.Printf("ingest: flowg-server %.1f s, %.0f records per CPU-second (sealing included), peak RSS %d MiB; rows only (the layout before blocks) %.0f records per CPU-second, peak RSS %d MiB; VictoriaLogs %.1f s, %.0f records per CPU-second, peak RSS %d MiB; per CPU-second %.2f× VictoriaLogs, %.2f× rows only\n",
+		flIngest.Seconds(), total/flCPU, flRSS>>20, total/oldCPU, oldRSS>>20, vlIngest.Seconds(), total/vlCPU, vlRSS>>20, vlCPU/flCPU, oldCPU/flCPU)
 	defer func() {
 		// Disk, settled: each server stopped cleanly (Badger flushes its
 		// memtables to tables), every file of its data directory counted
 		// by the blocks it holds.
 		fl.cmd.Process.Signal(os.Interrupt)
 		fl.wait()
+		old.cmd.Process.Signal(os.Interrupt)
+		old.wait()
 		vl.cmd.Process.Signal(os.Interrupt)
 		vl.cmd.Wait()
-		flDisk, vlDisk := diskBytes(b, filepath.Join(dir, "n0", "logs")), diskBytes(b, filepath.Join(dir, "vl"))
-		fmt.Printf("disk per record: flowg-server %.1f B (%.2f of the NDJSON), VictoriaLogs %.1f B (%.2f); %.2f×\n",
-			float64(flDisk)/total, float64(flDisk)/float64(raw), float64(vlDisk)/total, float64(vlDisk)/float64(raw), float64(flDisk)/float64(vlDisk))
+		flDisk, oldDisk, vlDisk := diskBytes(b, filepath.Join(dir, "n0", "logs")), diskBytes(b, filepath.Join(dir, "n1", "logs")), diskBytes(b, filepath.Join(dir, "vl"))
+		fmt.Printf("disk per record: flowg-server %.1f B (%.2f of the NDJSON), rows only %.1f B (%.2f), VictoriaLogs %.1f B (%.2f); %.2f× VictoriaLogs, %.2f× rows only\n",
+			float64(flDisk)/total, float64(flDisk)/float64(raw), float64(oldDisk)/total, float64(oldDisk)/float64(raw),
+			float64(vlDisk)/total, float64(vlDisk)/float64(raw), float64(flDisk)/float64(vlDisk), float64(flDisk)/float64(oldDisk))
 		b.ReportMetric(float64(flDisk)/total, "flowg-disk-B/record")
 		b.ReportMetric(float64(flDisk)/float64(vlDisk), "disk-vs-vlogs")
 	}()
@@ -217,7 +230,7 @@ func benchQuestions(b *testing.B, vlBin string) {
 		{"newest 100 of everything", "logs", url.Values{}, `*`, false},
 		{"count over the whole range", "stats", url.Values{}, `* | stats count() as n`, false},
 	}
-	askFlowg := func(path string, q url.Values, hourly bool) []byte {
+	askFlowgAt := func(p *proc, tok, path string, q url.Values, hourly bool) []byte {
 		w := window
 		if hourly {
 			w = hour
@@ -228,12 +241,13 @@ func benchQuestions(b *testing.B, vlBin string) {
 		if path == "logs" {
 			q.Set("limit", "100")
 		}
-		code, body := fl.request(tok, "GET", "/api/v1/streams/bench/"+path+"?"+q.Encode(), "")
+		code, body := p.request(tok, "GET", "/api/v1/streams/bench/"+path+"?"+q.Encode(), "")
 		if code != 200 {
 			b.Fatalf("flowg-server %v: %d %s", q, code, body)
 		}
 		return body
 	}
+	askFlowg := func(path string, q url.Values, hourly bool) []byte { return askFlowgAt(fl, tok, path, q, hourly) }
 	askVL := func(logsQL string, page, hourly bool) []byte {
 		w := window
 		if hourly {
@@ -257,13 +271,14 @@ func benchQuestions(b *testing.B, vlBin string) {
 	const rounds = 9
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("questions: load average %s", load)
-	fmt.Printf("%-34s %28s %28s %8s\n", "question", "flowg-server p50/p99 (CPU)", "VictoriaLogs p50/p99 (CPU)", "p50 ×")
+	fmt.Printf("%-34s %28s %28s %8s %22s %8s\n", "question", "flowg-server p50/p99 (CPU)", "VictoriaLogs p50/p99 (CPU)", "p50 ×", "rows only p50 (CPU)", "p50 ×")
 	for qi, q := range questions {
 		page := q.path == "logs"
 		askFlowg(q.path, q.flowg, q.hour)
 		askVL(q.logsQL, page, q.hour) // warm-up
-		var flLat, vlLat []time.Duration
-		var flCPU, vlCPU float64
+		askFlowgAt(old, oldTok, q.path, q.flowg, q.hour)
+		var flLat, vlLat, oldLat []time.Duration
+		var flCPU, vlCPU, oldCPU float64
 		var flAns, vlAns []byte
 		for range rounds {
 			c := cpuSeconds(b, fl.cmd.Process.Pid)
@@ -276,13 +291,22 @@ func benchQuestions(b *testing.B, vlBin string) {
 			vlAns = askVL(q.logsQL, page, q.hour)
 			vlLat = append(vlLat, time.Since(t))
 			vlCPU += cpuSeconds(b, vl.cmd.Process.Pid) - c
+			c = cpuSeconds(b, oldPid)
+			t = time.Now()
+			askFlowgAt(old, oldTok, q.path, q.flowg, q.hour)
+			oldLat = append(oldLat, time.Since(t))
+			oldCPU += cpuSeconds(b, oldPid) - c
 		}
 		slices.Sort(flLat)
 		slices.Sort(vlLat)
+		slices.Sort(oldLat)
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		ratio := float64(flLat[rounds/2]) / float64(vlLat[rounds/2])
-		fmt.Printf("%-34s %10.1f/%6.1f ms (%4.0f ms) %10.1f/%6.1f ms (%4.0f ms) %7.2f×\n", q.name,
-			ms(flLat[rounds/2]), ms(flLat[rounds-1]), flCPU/rounds*1000, ms(vlLat[rounds/2]), ms(vlLat[rounds-1]), vlCPU/rounds*1000, ratio)
+		oldRatio := float64(flLat[rounds/2]) / float64(oldLat[rounds/2])
+		fmt.Printf("%-34s %10.1f/%6.1f ms (%4.0f ms) %10.1f/%6.1f ms (%4.0f ms) %7.2f× %12.1f ms (%4.0f ms) %7.2f×\n", q.name,
+			ms(flLat[rounds/2]), ms(flLat[rounds-1]), flCPU/rounds*1000, ms(vlLat[rounds/2]), ms(vlLat[rounds-1]), vlCPU/rounds*1000, ratio,
+			ms(oldLat[rounds/2]), oldCPU/rounds*1000, oldRatio)
+		b.ReportMetric(oldRatio, fmt.Sprintf("q%d-p50-vs-rows", qi+1))
 		b.ReportMetric(ratio, fmt.Sprintf("q%d-p50-vs-vlogs", qi+1))
 		if qi == 0 {
 			checkErrorsPerService(b, flAns, vlAns)
