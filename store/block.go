@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sort"
 	"time"
 	"unsafe"
 
@@ -369,10 +370,21 @@ func (h *blockHeader) col(name string) *colHeader {
 // block is a decoded block: its IDs and the columns asked for, in memory
 // of its own (the strings stay valid after the transaction).
 type block struct {
-	ref    blockRef
-	origin uint32
-	ids    []recordID
-	cols   []column
+	ref      blockRef
+	origin   uint32
+	ts, seqs []uint64 // of each record, in ID order
+	cols     []column
+}
+
+// len is the number of records in the block.
+func (b *block) len() int { return len(b.ts) }
+
+// id is record i's ID.
+func (b *block) id(i int) (id recordID) {
+	putBE(id[:8], b.ts[i])
+	binary.BigEndian.PutUint32(id[8:12], b.origin)
+	putBE(id[12:], b.seqs[i])
+	return id
 }
 
 type column struct {
@@ -391,9 +403,9 @@ func decodeBlock(ref blockRef, h blockHeader, want []string, all bool) (*block, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: block IDs: %v", errCorrupt, err)
 	}
-	blk := &block{ref: ref, origin: h.origin, ids: make([]recordID, h.n)}
+	blk := &block{ref: ref, origin: h.origin, ts: make([]uint64, h.n), seqs: make([]uint64, h.n)}
 	var ts, seq uint64
-	for i := range blk.ids {
+	for i := range blk.ts {
 		d, w := binary.Uvarint(raw)
 		if w <= 0 {
 			return nil, errCorrupt
@@ -406,10 +418,7 @@ func decodeBlock(ref blockRef, h blockHeader, want []string, all bool) (*block, 
 		raw = raw[w:]
 		ts += d
 		seq += uint64(s)
-		id := &blk.ids[i]
-		putBE(id[:8], ts)
-		binary.BigEndian.PutUint32(id[8:12], h.origin)
-		putBE(id[12:], seq)
+		blk.ts[i], blk.seqs[i] = ts, seq
 	}
 	for _, c := range h.cols {
 		if !all && !slices.Contains(want, c.name) {
@@ -501,7 +510,7 @@ func (c *column) value(b *block, i int) (string, bool) {
 		return c.vals[i], c.has[i]
 	case colTime:
 		if c.codes[i] > 0 {
-			return timeOf(b.ids[i].ts()).Format(time.RFC3339Nano), true
+			return timeOf(b.ts[i]).Format(time.RFC3339Nano), true
 		}
 	}
 	return "", false
@@ -518,6 +527,15 @@ func (b *block) fields(i int, m map[string]string) {
 	}
 }
 
+// names returns the names of the decoded columns.
+func (b *block) names() []string {
+	out := make([]string, len(b.cols))
+	for i := range b.cols {
+		out[i] = b.cols[i].name
+	}
+	return out
+}
+
 // columns returns the decoded columns named (those the block has).
 func (b *block) columns(names []string) []*column {
 	out := []*column{}
@@ -531,8 +549,7 @@ func (b *block) columns(names []string) []*column {
 
 // search returns the first row whose ID is at or after id.
 func (b *block) search(id recordID) int {
-	i, _ := slices.BinarySearchFunc(b.ids, id, compareIDs)
-	return i
+	return sort.Search(b.len(), func(i int) bool { return compareIDs(b.id(i), id) >= 0 })
 }
 
 // recordSize is what a record counts for in its stream's usage: its row's
@@ -551,4 +568,64 @@ func uvarintLen(x uint64) int {
 		n++
 	}
 	return n
+}
+
+// blockMatcher evaluates a filter on a block's rows from the columns it
+// names. When they are at most two dictionary columns (level, service,
+// status: the common case), the answer depends only on the rows' codes,
+// so it is computed once per pair of codes and looked up after.
+type blockMatcher struct {
+	blk     *block
+	f       *filter.Filter
+	cols    []*column
+	dicts   bool
+	memo    []int8 // per code pair: 0 unknown, 1 no, 2 yes
+	scratch map[string]string
+}
+
+// newBlockMatcher prepares f for blk; memo is scratch space of 65,536
+// entries that the matcher clears and uses.
+func newBlockMatcher(blk *block, f *filter.Filter, names []string, memo []int8) *blockMatcher {
+	m := &blockMatcher{blk: blk, f: f, cols: blk.columns(names), scratch: map[string]string{}}
+	if f == nil {
+		return m
+	}
+	m.dicts = len(m.cols) <= 2
+	for _, c := range m.cols {
+		m.dicts = m.dicts && c.kind == colDict
+	}
+	if m.dicts {
+		m.memo = memo
+		clear(m.memo)
+	}
+	return m
+}
+
+func (m *blockMatcher) match(i int) bool {
+	if m.f == nil {
+		return true
+	}
+	key := 0
+	if m.dicts {
+		for _, c := range m.cols {
+			key = key<<8 | int(c.codes[i])
+		}
+		if r := m.memo[key]; r != 0 {
+			return r == 2
+		}
+	}
+	clear(m.scratch)
+	for _, c := range m.cols {
+		if v, ok := c.value(m.blk, i); ok {
+			m.scratch[c.name] = v
+		}
+	}
+	ok := m.f.Match(m.scratch)
+	if m.dicts {
+		m.memo[key] = 1
+		if ok {
+			m.memo[key] = 2
+		}
+	}
+	return ok
 }

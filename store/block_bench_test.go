@@ -81,6 +81,19 @@ func BenchmarkBlockPage(b *testing.B) {
 				}
 			})
 		}
+		b.Run(fmt.Sprintf("sealed=%v/scan errors by service", sealed), func(b *testing.B) {
+			q := flowg.Query{Stream: "bench", Filter: mustFilterB(`level = "error"`)}
+			for b.Loop() {
+				counts := [2]map[string]int{{}, {}}
+				_, err := s.Logs.Scan(ctx, q, flowg.ScanOptions{MaxScan: 1e9, Workers: 2, Fields: []string{"service"}}, func(part int, _ time.Time, f map[string]string) error {
+					counts[part][f["service"]]++
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		s.Close()
 	}
 }

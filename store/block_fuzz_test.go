@@ -16,7 +16,7 @@ func FuzzBlock(f *testing.F) {
 		if h, err := parseHeader(data); err == nil {
 			if blk, err := decodeBlock(blockRef{}, h, nil, true); err == nil {
 				m := map[string]string{}
-				for i := range blk.ids {
+				for i := range blk.len() {
 					blk.fields(i, m)
 				}
 			}
@@ -46,14 +46,14 @@ func FuzzBlock(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(blk.ids) != len(recs) {
-			t.Fatalf("%d records decoded, want %d", len(blk.ids), len(recs))
+		if blk.len() != len(recs) {
+			t.Fatalf("%d records decoded, want %d", blk.len(), len(recs))
 		}
 		for i, r := range recs {
 			m := map[string]string{}
 			blk.fields(i, m)
-			if blk.ids[i] != r.id || !maps.Equal(m, r.fields) {
-				t.Fatalf("record %d: %x %v, want %x %v", i, blk.ids[i], m, r.id, r.fields)
+			if blk.id(i) != r.id || !maps.Equal(m, r.fields) {
+				t.Fatalf("record %d: %x %v, want %x %v", i, blk.id(i), m, r.id, r.fields)
 			}
 		}
 	})

@@ -232,7 +232,7 @@ func (m *merger) step(e *mergeEntry) bool {
 			return false
 		}
 	}
-	e.id = e.blk.ids[e.pos]
+	e.id = e.blk.id(e.pos)
 	return true
 }
 
@@ -256,7 +256,7 @@ func (m *merger) load(e *mergeEntry) error {
 	} else {
 		e.pos, e.end = lo, hi
 	}
-	e.id = blk.ids[e.pos]
+	e.id = blk.id(e.pos)
 	return nil
 }
 

@@ -172,6 +172,7 @@ func (s *LogStore) Scan(ctx context.Context, q flowg.Query, opt flowg.ScanOption
 	if !opt.AllFields {
 		r.want = slices.Clip(opt.Fields)
 		r.blockWant = append(append([]string{}, opt.Fields...), q.Filter.Fields()...)
+		r.out = opt.Fields
 		if !r.exact {
 			r.want = r.blockWant
 		}
@@ -218,6 +219,7 @@ type reader struct {
 	filter    *filter.Filter
 	want      []string // the fields of rows to decode; nil: all
 	blockWant []string // the columns of blocks to decode; nil: all
+	out       []string // the fields a caller reads
 	exact     bool     // the index answers the filter for rows
 	keysOnly  bool     // no field of a row is read: the keys answer
 	maxScan   int64
@@ -317,6 +319,8 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 	putBE(from[:8], r.lo.ts()-min(r.lo.ts(), maxBlockSpan))
 	lower, upper := append(kp, from[:]...), append(kp[:len(kp):len(kp)], r.hi[:]...)
 	eqs, phrases := r.filter.Equalities(), r.filter.Phrases()
+	names, memo := r.filter.Fields(), make([]int8, 1<<16)
+	clear(fields) // of the rows read before
 	for it.Seek(lower); it.Valid(); it.Next() {
 		key := it.Item().Key()
 		if bytes.Compare(key, upper) >= 0 {
@@ -333,15 +337,27 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 		if blk == nil {
 			continue
 		}
+		match := newBlockMatcher(blk, r.filter, names, memo)
+		out := blk.columns(r.out)
+		if r.blockWant == nil {
+			out = blk.columns(blk.names())
+		}
 		for i, end := blk.search(r.lo), blk.search(r.hi); i < end; i++ {
 			if err := r.count(ctx, n); err != nil {
 				return err
 			}
-			blk.fields(i, fields)
-			if !r.filter.Match(fields) {
+			if !match.match(i) {
 				continue
 			}
-			if err := fn(timeOf(blk.ids[i].ts()), fields); err != nil {
+			if len(out) > 0 {
+				clear(fields)
+				for _, c := range out {
+					if v, ok := c.value(blk, i); ok {
+						fields[c.name] = v
+					}
+				}
+			}
+			if err := fn(timeOf(blk.ts[i]), fields); err != nil {
 				return err
 			}
 		}

@@ -198,7 +198,8 @@ func (s *LogStore) readRounds(txn *badger.Txn, n uint32, after, head uint64, lim
 				continue
 			}
 			fields := map[string]string{}
-			for i, id := range blk.ids {
+			for i := range blk.len() {
+				id := blk.id(i)
 				if id.seq() <= upTo || id.seq() > r.last {
 					continue
 				}
@@ -471,7 +472,8 @@ func (s *LogStore) purgeBlocks(stream string, u *usage) error {
 		mark := s.cfg.purgeMark(stream, origin)
 		c := &blockCut{blk: blk, drop: map[int]bool{}}
 		fields := map[string]string{}
-		for i, id := range blk.ids {
+		for i := range blk.len() {
+			id := blk.id(i)
 			if id.seq() <= mark {
 				c.drop[i] = true
 				continue

@@ -67,7 +67,7 @@ func (s *LogStore) reindex(stream string, fields []string) error {
 		return err
 	}
 	err = s.eachBlock(stream, fields, func(blk *block) error {
-		recs := make([]blockRec, len(blk.ids))
+		recs := make([]blockRec, blk.len())
 		for i := range recs {
 			recs[i].fields = map[string]string{}
 			blk.fields(i, recs[i].fields)
@@ -270,7 +270,8 @@ type blockCut struct {
 func (c *blockCut) rewrite(txn *badger.Txn, stream string, indexed []string) error {
 	var keep []blockRec
 	gone := map[string]map[string]bool{}
-	for i, id := range c.blk.ids {
+	for i := range c.blk.len() {
+		id := c.blk.id(i)
 		fields := map[string]string{}
 		c.blk.fields(i, fields)
 		if c.drop[i] {
