@@ -38,6 +38,26 @@ type ScanOptions struct {
 	// Newest, when not zero, reads newest first and stops after that many
 	// matching records (a sample of the latest).
 	Newest int
+	// VisitBatch, when set, is given the matching records the store holds
+	// in columns (its sealed blocks) a batch at a time, instead of one by
+	// one through visit: a question that counts by fields of few values
+	// counts codes rather than strings.
+	VisitBatch func(part int, b Batch) error
+}
+
+// Batch is matching records of a scan given at once, as columns. It is
+// valid only during the call it is given to.
+type Batch interface {
+	// Len is the number of records.
+	Len() int
+	// Time is record i's timestamp.
+	Time(i int) time.Time
+	// Dict gives field as a dictionary: its values and, per record, 0 when
+	// the record lacks the field or k for values[k-1]; ok is false when the
+	// batch does not hold the field that way (Value reads it then).
+	Dict(field string) (values []string, codes []byte, ok bool)
+	// Value is record i's value of field.
+	Value(field string, i int) (string, bool)
 }
 
 // Page is one page of a query's answer.

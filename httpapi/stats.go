@@ -93,6 +93,10 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 			opt.Fields = append(opt.Fields, f.Field)
 		}
 	}
+	opt.VisitBatch = func(part int, b flowg.Batch) error {
+		matched[part] += int64(b.Len())
+		return aggs[part].AddBatch(b)
+	}
 	scanned, err := a.scan(r, q, opt, func(part int, ts time.Time, fields map[string]string) error {
 		matched[part]++
 		return aggs[part].Add(ts, fields)

@@ -106,31 +106,117 @@ func New(q Question, lim Limits) *Aggregator {
 // the Limits it fails with an error wrapping flowg.ErrLimit, and the
 // question is over.
 func (a *Aggregator) Add(ts time.Time, fields map[string]string) error {
-	var bucket int64
-	if a.q.Step > 0 {
-		ns, step := ts.UnixNano(), int64(a.q.Step)
-		bucket = ns - ((ns%step)+step)%step
+	g, err := a.group(a.bucket(ts), fields)
+	if err != nil {
+		return err
 	}
+	for i, f := range a.q.Funcs {
+		if err := a.add(i, &g.accs[i], f, fields[f.Field]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bucket is the start of ts's time bucket, in ns since the epoch; 0
+// without a step.
+func (a *Aggregator) bucket(ts time.Time) int64 {
+	if a.q.Step <= 0 {
+		return 0
+	}
+	ns, step := ts.UnixNano(), int64(a.q.Step)
+	return ns - ((ns%step)+step)%step
+}
+
+// group returns the group of bucket and fields' by values, made if need
+// be.
+func (a *Aggregator) group(bucket int64, fields map[string]string) (*group, error) {
 	a.key = binary.BigEndian.AppendUint64(a.key[:0], uint64(bucket))
 	for _, f := range a.q.By {
 		v := fields[f]
 		a.key = binary.AppendUvarint(a.key, uint64(len(v)))
 		a.key = append(a.key, v...)
 	}
-	g := a.groups[string(a.key)]
-	if g == nil {
-		if err := a.newGroup(int64(2 * len(a.key))); err != nil {
-			return err
-		}
-		g = &group{bucket: bucket, by: make([]string, len(a.q.By)), accs: make([]acc, len(a.q.Funcs))}
-		for i, f := range a.q.By {
-			g.by[i] = strings.Clone(fields[f]) // a copy: fields may be reused
-		}
-		a.groups[string(a.key)] = g
+	if g := a.groups[string(a.key)]; g != nil {
+		return g, nil
 	}
-	for i, f := range a.q.Funcs {
-		if err := a.add(i, &g.accs[i], f, fields[f.Field]); err != nil {
+	if err := a.newGroup(int64(2 * len(a.key))); err != nil {
+		return nil, err
+	}
+	g := &group{bucket: bucket, by: make([]string, len(a.q.By)), accs: make([]acc, len(a.q.Funcs))}
+	for i, f := range a.q.By {
+		g.by[i] = strings.Clone(fields[f]) // a copy: fields may be reused
+	}
+	a.groups[string(a.key)] = g
+	return g, nil
+}
+
+// AddBatch counts a batch of records. A question of counts only, grouped
+// by fields the batch holds as dictionaries (up to 8), tallies the
+// records' codes and updates each group once; any other adds them one by
+// one.
+func (a *Aggregator) AddBatch(b flowg.Batch) error {
+	n := b.Len()
+	countsOnly := len(a.q.By) <= 8
+	for _, f := range a.q.Funcs {
+		countsOnly = countsOnly && f.Kind == Count
+	}
+	dicts, codes := make([][]string, len(a.q.By)), make([][]byte, len(a.q.By))
+	for i, f := range a.q.By {
+		if !countsOnly {
+			break
+		}
+		dicts[i], codes[i], countsOnly = b.Dict(f)
+	}
+	if !countsOnly {
+		fields := map[string]string{}
+		for i := range n {
+			clear(fields)
+			for _, f := range a.q.By {
+				if v, ok := b.Value(f, i); ok {
+					fields[f] = v
+				}
+			}
+			for _, f := range a.q.Funcs {
+				if v, ok := b.Value(f.Field, i); ok && f.Field != "" {
+					fields[f.Field] = v
+				}
+			}
+			if err := a.Add(b.Time(i), fields); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	type tallyKey struct {
+		bucket int64
+		codes  uint64
+	}
+	tally := map[tallyKey]int64{}
+	for i := range n {
+		var k tallyKey
+		if a.q.Step > 0 {
+			k.bucket = a.bucket(b.Time(i))
+		}
+		for _, c := range codes {
+			k.codes = k.codes<<8 | uint64(c[i])
+		}
+		tally[k]++
+	}
+	fields := map[string]string{}
+	for k, count := range tally {
+		clear(fields)
+		for j := len(a.q.By) - 1; j >= 0; j-- {
+			if code := byte(k.codes >> (8 * (len(a.q.By) - 1 - j))); code > 0 {
+				fields[a.q.By[j]] = dicts[j][code-1]
+			}
+		}
+		g, err := a.group(k.bucket, fields)
+		if err != nil {
 			return err
+		}
+		for i := range g.accs {
+			g.accs[i].n += count
 		}
 	}
 	return nil

@@ -629,3 +629,63 @@ func (m *blockMatcher) match(i int) bool {
 	}
 	return ok
 }
+
+// column returns the decoded column named, nil when there is none.
+func (b *block) column(name string) *column {
+	for c := range b.cols {
+		if b.cols[c].name == name {
+			return &b.cols[c]
+		}
+	}
+	return nil
+}
+
+// blockBatch is a block's records in a window, or those of sel, as a
+// flowg.Batch.
+type blockBatch struct {
+	blk    *block
+	lo, hi int
+	sel    []int32 // the rows, when not all of lo..hi
+}
+
+func (b *blockBatch) Len() int {
+	if b.sel != nil {
+		return len(b.sel)
+	}
+	return b.hi - b.lo
+}
+
+func (b *blockBatch) row(i int) int {
+	if b.sel != nil {
+		return int(b.sel[i])
+	}
+	return b.lo + i
+}
+
+func (b *blockBatch) Time(i int) time.Time { return timeOf(b.blk.ts[b.row(i)]) }
+
+func (b *blockBatch) Dict(field string) ([]string, []byte, bool) {
+	c := b.blk.column(field)
+	if c == nil {
+		return nil, make([]byte, b.Len()), true // no record has it
+	}
+	if c.kind != colDict {
+		return nil, nil, false
+	}
+	if b.sel == nil {
+		return c.dict, c.codes[b.lo:b.hi], true
+	}
+	codes := make([]byte, len(b.sel))
+	for i, r := range b.sel {
+		codes[i] = c.codes[r]
+	}
+	return c.dict, codes, true
+}
+
+func (b *blockBatch) Value(field string, i int) (string, bool) {
+	c := b.blk.column(field)
+	if c == nil {
+		return "", false
+	}
+	return c.value(b.blk, b.row(i))
+}

@@ -202,6 +202,9 @@ func (s *LogStore) Scan(ctx context.Context, q flowg.Query, opt flowg.ScanOption
 			part.hi = recordID{}
 			putBE(part.hi[:8], lo+(hi-lo)/uint64(workers)*uint64(w+1))
 		}
+		if opt.VisitBatch != nil {
+			part.batch = func(b flowg.Batch) error { return opt.VisitBatch(w, b) }
+		}
 		g.Go(func() error {
 			return s.view(q.Stream, func(txn *badger.Txn, rows rowSpan) error {
 				return part.scan(ctx, txn, rows, func(ts time.Time, fields map[string]string) error { return visit(w, ts, fields) })
@@ -217,11 +220,12 @@ func (s *LogStore) Scan(ctx context.Context, q flowg.Query, opt flowg.ScanOption
 type reader struct {
 	plan
 	filter    *filter.Filter
-	want      []string // the fields of rows to decode; nil: all
-	blockWant []string // the columns of blocks to decode; nil: all
-	out       []string // the fields a caller reads
-	exact     bool     // the index answers the filter for rows
-	keysOnly  bool     // no field of a row is read: the keys answer
+	want      []string                // the fields of rows to decode; nil: all
+	blockWant []string                // the columns of blocks to decode; nil: all
+	out       []string                // the fields a caller reads
+	batch     func(flowg.Batch) error // given blocks' records, when set
+	exact     bool                    // the index answers the filter for rows
+	keysOnly  bool                    // no field of a row is read: the keys answer
 	maxScan   int64
 	total     *atomic.Int64 // entries read by every part of the scan
 	newest    int           // read newest first, and only this many matches
@@ -338,6 +342,12 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 			continue
 		}
 		match := newBlockMatcher(blk, r.filter, names, memo)
+		if r.batch != nil {
+			if err := r.readBatch(ctx, blk, match); err != nil {
+				return err
+			}
+			continue
+		}
 		out := blk.columns(r.out)
 		if r.blockWant == nil {
 			out = blk.columns(blk.names())
@@ -363,6 +373,34 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 		}
 	}
 	return nil
+}
+
+// readBatch gives the batch visitor the records of blk in the window
+// that match.
+func (r reader) readBatch(ctx context.Context, blk *block, match *blockMatcher) error {
+	lo, hi := blk.search(r.lo), blk.search(r.hi)
+	if lo >= hi {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := r.overBudget(hi - lo); err != nil {
+		return err
+	}
+	b := &blockBatch{blk: blk, lo: lo, hi: hi}
+	if r.filter != nil {
+		b.sel = make([]int32, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			if match.match(i) {
+				b.sel = append(b.sel, int32(i))
+			}
+		}
+		if len(b.sel) == 0 {
+			return nil
+		}
+	}
+	return r.batch(b)
 }
 
 // readNewest reads the window newest first, rows and blocks merged, until

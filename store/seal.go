@@ -142,7 +142,7 @@ func (s *LogStore) sealer() {
 // migrateLogAt is the backlog of rows past which the sealer logs its
 // progress (a database written by a version without blocks, or a long
 // outage of the sealer).
-const migrateLogAt = 100_000
+const migrateLogAt = 50_000
 
 // Seal seals every row into blocks now.
 func (s *LogStore) Seal(ctx context.Context) error { return s.seal(ctx, true) }
@@ -195,7 +195,9 @@ func (s *LogStore) sealOrigin(ctx context.Context, origin string, n uint32) (int
 			return nil
 		}
 		for limit := sealStepRecords; ; limit /= 2 {
+			start := time.Now()
 			k, err := s.sealStep(origin, n, after, head, limit)
+			s.log.Debug("seal step", "origin", origin, "after", after, "limit", limit, "records", k, "took", time.Since(start), "err", err)
 			if errors.Is(err, badger.ErrTxnTooBig) && limit > 1 {
 				continue
 			}

@@ -18,18 +18,18 @@ import (
 // sealing on and migrates them in the background; kill -9 in the middle
 // of it, a restart resumes it, and every record is there exactly once.
 func TestE2E_SealingKilledAndResumed(t *testing.T) {
-	const total, batch = 150_000, 5_000
+	const total, batch = 60_000, 5_000
 	dir := t.TempDir()
 	httpAddr, mgmtAddr := freeAddr(t), freeAddr(t)
 	args := nodeArgs(dir, 0, httpAddr, mgmtAddr)
 	p := start(t, dir, nil, httpAddr, mgmtAddr, append(args, "--log-seal-after=0")...)
 	tok := p.login("root", "root")
 	for b := range total / batch {
-		var body strings.Builder
+		recs := make([]string, 0, batch)
 		for i := b * batch; i < (b+1)*batch; i++ {
-			fmt.Fprintf(&body, `{"n":"%d","level":"%s","message":"request %d served"}`+"\n", i, []string{"info", "warn", "error"}[i%3], i)
+			recs = append(recs, fmt.Sprintf(`{"n":"%d","level":"%s","message":"request %d served"}`, i, []string{"info", "warn", "error"}[i%3], i))
 		}
-		code, out := p.request(tok, "POST", "/api/v1/streams/app/logs/struct", body.String())
+		code, out := p.request(tok, "POST", "/api/v1/streams/app/logs/struct", `{"records":[`+strings.Join(recs, ",")+`]}`)
 		if code != 200 {
 			t.Fatalf("batch %d: %d %s", b, code, out)
 		}
