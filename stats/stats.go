@@ -193,15 +193,42 @@ func (a *Aggregator) AddBatch(b flowg.Batch) error {
 		codes  uint64
 	}
 	tally := map[tallyKey]int64{}
-	for i := range n {
-		var k tallyKey
-		if a.q.Step > 0 {
-			k.bucket = a.bucket(b.Time(i))
+	switch {
+	case a.q.Step == 0 && len(codes) <= 1: // a count a code
+		var counts [256]int64
+		if len(codes) == 0 {
+			counts[0] = int64(n)
+		} else {
+			for _, c := range codes[0] {
+				counts[c]++
+			}
 		}
-		for _, c := range codes {
-			k.codes = k.codes<<8 | uint64(c[i])
+		for c, count := range counts {
+			if count > 0 {
+				tally[tallyKey{codes: uint64(c)}] = count
+			}
 		}
-		tally[k]++
+	default: // records come in time order: runs of one key
+		var run tallyKey
+		count := int64(0)
+		for i := range n {
+			var k tallyKey
+			if a.q.Step > 0 {
+				k.bucket = a.bucket(b.Time(i))
+			}
+			for _, c := range codes {
+				k.codes = k.codes<<8 | uint64(c[i])
+			}
+			if k != run && count > 0 {
+				tally[run] += count
+				count = 0
+			}
+			run = k
+			count++
+		}
+		if count > 0 {
+			tally[run] += count
+		}
 	}
 	fields := map[string]string{}
 	for k, count := range tally {

@@ -372,12 +372,44 @@ func (h *blockHeader) col(name string) *colHeader {
 type block struct {
 	ref      blockRef
 	origin   uint32
-	ts, seqs []uint64 // of each record, in ID order
+	n        int
+	ts, seqs []uint64 // of each record, in ID order (see loadIDs)
+	idsRaw   []byte   // compressed, until loadIDs
 	cols     []column
 }
 
 // len is the number of records in the block.
-func (b *block) len() int { return len(b.ts) }
+func (b *block) len() int { return b.n }
+
+// loadIDs decodes the block's IDs.
+func (b *block) loadIDs() error {
+	if b.ts != nil || b.n == 0 {
+		return nil
+	}
+	raw, err := zstdDecoder.DecodeAll(b.idsRaw, nil)
+	if err != nil {
+		return fmt.Errorf("%w: block IDs: %v", errCorrupt, err)
+	}
+	ts, seqs := make([]uint64, b.n), make([]uint64, b.n)
+	var t, seq uint64
+	for i := range ts {
+		d, w := binary.Uvarint(raw)
+		if w <= 0 {
+			return errCorrupt
+		}
+		raw = raw[w:]
+		s, w := binary.Varint(raw)
+		if w <= 0 {
+			return errCorrupt
+		}
+		raw = raw[w:]
+		t += d
+		seq += uint64(s)
+		ts[i], seqs[i] = t, seq
+	}
+	b.ts, b.seqs, b.idsRaw = ts, seqs, nil
+	return nil
+}
 
 // id is record i's ID.
 func (b *block) id(i int) (id recordID) {
@@ -396,29 +428,14 @@ type column struct {
 	has   []bool   // colPlain
 }
 
-// decodeBlock decodes the IDs of the block in v and the columns named in
-// want (every column when all).
-func decodeBlock(ref blockRef, h blockHeader, want []string, all bool) (*block, error) {
-	raw, err := zstdDecoder.DecodeAll(h.ids, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%w: block IDs: %v", errCorrupt, err)
-	}
-	blk := &block{ref: ref, origin: h.origin, ts: make([]uint64, h.n), seqs: make([]uint64, h.n)}
-	var ts, seq uint64
-	for i := range blk.ts {
-		d, w := binary.Uvarint(raw)
-		if w <= 0 {
-			return nil, errCorrupt
-		}
-		raw = raw[w:]
-		s, w := binary.Varint(raw)
-		if w <= 0 {
-			return nil, errCorrupt
-		}
-		raw = raw[w:]
-		ts += d
-		seq += uint64(s)
-		blk.ts[i], blk.seqs[i] = ts, seq
+// decodeBlock decodes the IDs of the block in v (later, in loadIDs, with
+// lazyIDs) and the columns named in want (every column when all).
+func decodeBlock(ref blockRef, h blockHeader, want []string, all, lazyIDs bool) (*block, error) {
+	blk := &block{ref: ref, origin: h.origin, n: h.n, idsRaw: h.ids}
+	if lazyIDs {
+		blk.idsRaw = slices.Clone(h.ids) // h points into the database's buffers
+	} else if err := blk.loadIDs(); err != nil {
+		return nil, err
 	}
 	for _, c := range h.cols {
 		if !all && !slices.Contains(want, c.name) {
@@ -646,6 +663,7 @@ type blockBatch struct {
 	blk    *block
 	lo, hi int
 	sel    []int32 // the rows, when not all of lo..hi
+	err    error   // of loading the IDs
 }
 
 func (b *blockBatch) Len() int {
@@ -662,7 +680,13 @@ func (b *blockBatch) row(i int) int {
 	return b.lo + i
 }
 
-func (b *blockBatch) Time(i int) time.Time { return timeOf(b.blk.ts[b.row(i)]) }
+func (b *blockBatch) Time(i int) time.Time {
+	if err := b.blk.loadIDs(); err != nil {
+		b.err = err // the scan fails with it
+		return time.Time{}
+	}
+	return timeOf(b.blk.ts[b.row(i)])
+}
 
 func (b *blockBatch) Dict(field string) ([]string, []byte, bool) {
 	c := b.blk.column(field)
@@ -686,6 +710,12 @@ func (b *blockBatch) Value(field string, i int) (string, bool) {
 	c := b.blk.column(field)
 	if c == nil {
 		return "", false
+	}
+	if c.kind == colTime {
+		if err := b.blk.loadIDs(); err != nil {
+			b.err = err
+			return "", false
+		}
 	}
 	return c.value(b.blk, b.row(i))
 }

@@ -14,7 +14,7 @@ func FuzzBlock(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, ts, step uint64) {
 		// Arbitrary bytes as a block value.
 		if h, err := parseHeader(data); err == nil {
-			if blk, err := decodeBlock(blockRef{}, h, nil, true); err == nil {
+			if blk, err := decodeBlock(blockRef{}, h, nil, true, false); err == nil {
 				m := map[string]string{}
 				for i := range blk.len() {
 					blk.fields(i, m)
@@ -42,7 +42,7 @@ func FuzzBlock(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		blk, err := decodeBlock(blockRef{}, h, nil, true)
+		blk, err := decodeBlock(blockRef{}, h, nil, true, false)
 		if err != nil {
 			t.Fatal(err)
 		}

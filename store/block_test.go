@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -163,6 +164,43 @@ func TestBlocks_AgreeWithModel(t *testing.T) {
 			sorted := slices.Sorted(slices.Values(want))
 			if !slices.Equal(scanned, sorted) {
 				t.Fatalf("seed %d, scan of %q %v..%v: %d records, want %d", seed, q.Filter, q.From, q.To, len(scanned), len(sorted))
+			}
+			// In batches (blocks) and one by one (rows): the same set, with
+			// their times and dictionary codes.
+			var batched []string
+			visit := func(_ int, ts time.Time, f map[string]string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				batched = append(batched, strings.Clone(f["n"]))
+				return nil
+			}
+			opt := flowg.ScanOptions{MaxScan: 1e6, Workers: 1 + rng.IntN(3), Fields: []string{"n", "level"}, VisitBatch: func(_ int, b flowg.Batch) error {
+				mu.Lock()
+				defer mu.Unlock()
+				vals, codes, ok := b.Dict("level")
+				if !ok {
+					return errors.New("level is not a dictionary")
+				}
+				for i := range b.Len() {
+					n, _ := b.Value("n", i)
+					r := w.find(n)
+					level := ""
+					if codes[i] > 0 {
+						level = vals[codes[i]-1]
+					}
+					if !b.Time(i).Equal(r.Timestamp) || level != r.Fields["level"] {
+						return fmt.Errorf("record %s: %v %q, want %v %q", n, b.Time(i), level, r.Timestamp, r.Fields["level"])
+					}
+					batched = append(batched, strings.Clone(n))
+				}
+				return nil
+			}}
+			if _, err := w.s.Logs.Scan(ctx, q, opt, visit); err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(batched)
+			if !slices.Equal(batched, sorted) {
+				t.Fatalf("seed %d, batches of %q %v..%v: %d records, want %d", seed, q.Filter, q.From, q.To, len(batched), len(sorted))
 			}
 			// The newest k.
 			k := 1 + rng.IntN(50)

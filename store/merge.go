@@ -241,7 +241,7 @@ func (m *merger) step(e *mergeEntry) bool {
 func (m *merger) load(e *mergeEntry) error {
 	ref := *e.ref
 	e.ref = nil
-	blk, err := readBlock(m.txn, m.stream, ref, m.want, m.want == nil, m.eqs, m.phrases)
+	blk, err := readBlock(m.txn, m.stream, ref, m.want, m.want == nil, false, m.eqs, m.phrases)
 	if err != nil || blk == nil {
 		return err
 	}
@@ -263,10 +263,11 @@ func (m *merger) load(e *mergeEntry) error {
 // blocksDecoded counts the blocks decoded, for tests and benchmarks.
 var blocksDecoded atomic.Int64
 
-// readBlock reads and decodes the block ref of stream: nil when it is
+// readBlock reads and decodes the block ref of stream (see decodeBlock):
+// nil when it is
 // gone (retention or a purge since) or its blooms say it holds no record
 // with eqs and phrases.
-func readBlock(txn *badger.Txn, stream string, ref blockRef, want []string, all bool, eqs []filter.Equality, phrases []filter.Phrase) (*block, error) {
+func readBlock(txn *badger.Txn, stream string, ref blockRef, want []string, all, lazyIDs bool, eqs []filter.Equality, phrases []filter.Phrase) (*block, error) {
 	item, err := txn.Get(blockKey(stream, ref))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, nil
@@ -282,7 +283,7 @@ func readBlock(txn *badger.Txn, stream string, ref blockRef, want []string, all 
 		if !h.mayHold(eqs, phrases) {
 			return nil
 		}
-		blk, err = decodeBlock(ref, h, want, all)
+		blk, err = decodeBlock(ref, h, want, all, lazyIDs)
 		blocksDecoded.Add(1)
 		return err
 	})

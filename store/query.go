@@ -334,7 +334,10 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 		if ref.maxTs < r.lo.ts() {
 			continue
 		}
-		blk, err := readBlock(txn, r.stream, ref, r.blockWant, r.blockWant == nil, eqs, phrases)
+		// A question given batches of a block wholly in the window, with
+		// no filter, reads its IDs only if it asks for their times.
+		whole := r.batch != nil && r.filter == nil && ref.min.ts() >= r.lo.ts() && ref.maxTs < r.hi.ts()
+		blk, err := readBlock(txn, r.stream, ref, r.blockWant, r.blockWant == nil, whole, eqs, phrases)
 		if err != nil {
 			return err
 		}
@@ -343,7 +346,7 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 		}
 		match := newBlockMatcher(blk, r.filter, names, memo)
 		if r.batch != nil {
-			if err := r.readBatch(ctx, blk, match); err != nil {
+			if err := r.readBatch(ctx, blk, match, whole); err != nil {
 				return err
 			}
 			continue
@@ -377,8 +380,11 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 
 // readBatch gives the batch visitor the records of blk in the window
 // that match.
-func (r reader) readBatch(ctx context.Context, blk *block, match *blockMatcher) error {
-	lo, hi := blk.search(r.lo), blk.search(r.hi)
+func (r reader) readBatch(ctx context.Context, blk *block, match *blockMatcher, whole bool) error {
+	lo, hi := 0, blk.len()
+	if !whole {
+		lo, hi = blk.search(r.lo), blk.search(r.hi)
+	}
 	if lo >= hi {
 		return nil
 	}
@@ -400,7 +406,10 @@ func (r reader) readBatch(ctx context.Context, blk *block, match *blockMatcher) 
 			return nil
 		}
 	}
-	return r.batch(b)
+	if err := r.batch(b); err != nil {
+		return err
+	}
+	return b.err
 }
 
 // readNewest reads the window newest first, rows and blocks merged, until
