@@ -241,7 +241,7 @@ func (m *merger) step(e *mergeEntry) bool {
 func (m *merger) load(e *mergeEntry) error {
 	ref := *e.ref
 	e.ref = nil
-	blk, err := readBlock(m.txn, m.stream, ref, m.want, m.want == nil, false, m.eqs, m.phrases)
+	blk, err := readBlock(m.txn, m.stream, ref, blockRead{want: m.want, eqs: m.eqs, phrases: m.phrases})
 	if err != nil || blk == nil {
 		return err
 	}
@@ -263,27 +263,41 @@ func (m *merger) load(e *mergeEntry) error {
 // blocksDecoded counts the blocks decoded, for tests and benchmarks.
 var blocksDecoded atomic.Int64
 
-// readBlock reads and decodes the block ref of stream (see decodeBlock):
-// nil when it is
-// gone (retention or a purge since) or its blooms say it holds no record
-// with eqs and phrases.
-func readBlock(txn *badger.Txn, stream string, ref blockRef, want []string, all, lazyIDs bool, eqs []filter.Equality, phrases []filter.Phrase) (*block, error) {
-	item, err := txn.Get(blockKey(stream, ref))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
+// blockRead says how to read a block.
+type blockRead struct {
+	want    []string // the columns to decode; nil: all
+	lazyIDs bool     // see decodeBlock
+	// eqs and phrases skip a block whose blooms rule them out.
+	eqs     []filter.Equality
+	phrases []filter.Phrase
+	// item is the block's own entry, when the caller's iterator stands on
+	// it: no lookup then.
+	item *badger.Item
+}
+
+// readBlock reads and decodes the block ref of stream: nil when it is
+// gone (retention or a purge since) or its blooms rule out o's terms.
+func readBlock(txn *badger.Txn, stream string, ref blockRef, o blockRead) (*block, error) {
+	item := o.item
+	if item == nil {
+		var err error
+		item, err = txn.Get(blockKey(stream, ref))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
 	}
 	var blk *block
-	err = item.Value(func(v []byte) error {
+	err := item.Value(func(v []byte) error {
 		h, err := parseHeader(v)
 		if err != nil {
 			return err
 		}
-		if !h.mayHold(eqs, phrases) {
+		if !h.mayHold(o.eqs, o.phrases) {
 			return nil
 		}
-		blk, err = decodeBlock(ref, h, want, all, lazyIDs)
+		blk, err = decodeBlock(ref, h, o.want, o.want == nil, o.lazyIDs)
 		blocksDecoded.Add(1)
 		return err
 	})

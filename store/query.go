@@ -334,10 +334,14 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 		if ref.maxTs < r.lo.ts() {
 			continue
 		}
-		// A question given batches of a block wholly in the window, with
-		// no filter, reads its IDs only if it asks for their times.
-		whole := r.batch != nil && r.filter == nil && ref.min.ts() >= r.lo.ts() && ref.maxTs < r.hi.ts()
-		blk, err := readBlock(txn, r.stream, ref, r.blockWant, r.blockWant == nil, whole, eqs, phrases)
+		// A question given batches of a block wholly in the window reads
+		// its IDs only for their times.
+		whole := r.batch != nil && ref.min.ts() >= r.lo.ts() && ref.maxTs < r.hi.ts()
+		o := blockRead{want: r.blockWant, lazyIDs: whole, eqs: eqs, phrases: phrases}
+		if !r.viaIndex {
+			o.item = it.Item()
+		}
+		blk, err := readBlock(txn, r.stream, ref, o)
 		if err != nil {
 			return err
 		}
@@ -345,6 +349,13 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 			continue
 		}
 		match := newBlockMatcher(blk, r.filter, names, memo)
+		for _, c := range match.cols {
+			if c.kind == colTime { // its values are the IDs' times
+				if err := blk.loadIDs(); err != nil {
+					return err
+				}
+			}
+		}
 		if r.batch != nil {
 			if err := r.readBatch(ctx, blk, match, whole); err != nil {
 				return err

@@ -190,7 +190,7 @@ func (s *LogStore) readRounds(txn *badger.Txn, n uint32, after, head uint64, lim
 		}
 		var in []flowg.ReplRecord
 		for _, rb := range r.blocks {
-			blk, err := readBlock(txn, rb.stream, rb.ref, nil, true, false, nil, nil)
+			blk, err := readBlock(txn, rb.stream, rb.ref, blockRead{})
 			if err != nil {
 				return nil, 0, 0, false, err
 			}

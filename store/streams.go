@@ -87,7 +87,7 @@ func (s *LogStore) eachBlock(stream string, want []string, fn func(*block) error
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: blockPrefix(stream), PrefetchValues: false})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			blk, err := readBlock(txn, stream, refOf(it.Item().Key()), want, want == nil, false, nil, nil)
+			blk, err := readBlock(txn, stream, refOf(it.Item().Key()), blockRead{want: want, item: it.Item()})
 			if err != nil {
 				return err
 			}
