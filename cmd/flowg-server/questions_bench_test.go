@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -293,8 +294,11 @@ func benchQuestions(b *testing.B, vlBin string) {
 			vlCPU += cpuSeconds(b, vl.cmd.Process.Pid) - c
 			c = cpuSeconds(b, oldPid)
 			t = time.Now()
-			askFlowgAt(old, oldTok, q.path, q.flowg, q.hour)
+			oldAns := askFlowgAt(old, oldTok, q.path, q.flowg, q.hour)
 			oldLat = append(oldLat, time.Since(t))
+			if q.path == "stats" && !sameStats(flAns, oldAns) {
+				b.Errorf("%s: blocks answer %s, rows only %s", q.name, flAns, oldAns)
+			}
 			oldCPU += cpuSeconds(b, oldPid) - c
 		}
 		slices.Sort(flLat)
@@ -342,6 +346,12 @@ func diskBytes(b *testing.B, dir string) int64 {
 		b.Fatal(err)
 	}
 	return n
+}
+
+// sameStats reports whether two stats answers hold the same rows.
+func sameStats(a, b []byte) bool {
+	var x, y struct{ Rows any }
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
 
 // checkErrorsPerService compares the two servers' counts of errors per
