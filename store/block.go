@@ -597,12 +597,13 @@ type blockMatcher struct {
 	cols    []*column
 	dicts   bool
 	memo    []int8 // per code pair: 0 unknown, 1 no, 2 yes
+	used    *[]int // the entries of memo set
 	scratch map[string]string
 }
 
 // newBlockMatcher prepares f for blk; memo is scratch space of 65,536
-// entries that the matcher clears and uses.
-func newBlockMatcher(blk *block, f *filter.Filter, names []string, memo []int8) *blockMatcher {
+// entries, used lists those set by the matcher before: it clears them.
+func newBlockMatcher(blk *block, f *filter.Filter, names []string, memo []int8, used *[]int) *blockMatcher {
 	m := &blockMatcher{blk: blk, f: f, cols: blk.columns(names), scratch: map[string]string{}}
 	if f == nil {
 		return m
@@ -613,7 +614,11 @@ func newBlockMatcher(blk *block, f *filter.Filter, names []string, memo []int8) 
 	}
 	if m.dicts {
 		m.memo = memo
-		clear(m.memo)
+		for _, k := range *used { // what the block before set
+			m.memo[k] = 0
+		}
+		*used = (*used)[:0]
+		m.used = used
 	}
 	return m
 }
@@ -643,6 +648,7 @@ func (m *blockMatcher) match(i int) bool {
 		if ok {
 			m.memo[key] = 2
 		}
+		*m.used = append(*m.used, key)
 	}
 	return ok
 }

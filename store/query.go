@@ -323,7 +323,7 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 	putBE(from[:8], r.lo.ts()-min(r.lo.ts(), maxBlockSpan))
 	lower, upper := append(kp, from[:]...), append(kp[:len(kp):len(kp)], r.hi[:]...)
 	eqs, phrases := r.filter.Equalities(), r.filter.Phrases()
-	names, memo := r.filter.Fields(), make([]int8, 1<<16)
+	names, memo, used := r.filter.Fields(), make([]int8, 1<<16), []int{}
 	clear(fields) // of the rows read before
 	for it.Seek(lower); it.Valid(); it.Next() {
 		key := it.Item().Key()
@@ -348,7 +348,7 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 		if blk == nil {
 			continue
 		}
-		match := newBlockMatcher(blk, r.filter, names, memo)
+		match := newBlockMatcher(blk, r.filter, names, memo, &used)
 		for _, c := range match.cols {
 			if c.kind == colTime { // its values are the IDs' times
 				if err := blk.loadIDs(); err != nil {
