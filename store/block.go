@@ -29,8 +29,10 @@ import (
 //	uvarint(columns), then per column:
 //	  uvarint(len name) name kind(1) uvarint(len data) uvarint(len bloom) bloom
 //
-// followed by the zstd-compressed IDs (uvarint timestamp deltas, zigzag
-// varint sequence deltas) and each column's zstd-compressed data. A column
+// followed by the IDs, uvarint(len t) t s where t is the zstd-compressed
+// timestamp deltas (uvarints) and s the zstd-compressed sequence deltas
+// (zigzag varints), apart so that a question reads times alone, and each
+// column's zstd-compressed data. A column
 // is one of
 //
 //   - colDict: up to 255 distinct values: uvarint(n), n values
@@ -126,15 +128,17 @@ func encodeBlock(origin uint32, recs []blockRec) []byte {
 		}
 	}
 	slices.Sort(names)
-	var ids []byte
+	var tsRaw, seqRaw []byte
 	var prevTs, prevSeq uint64
 	for _, r := range recs {
 		ts, seq := r.id.ts(), r.id.seq()
-		ids = binary.AppendUvarint(ids, ts-prevTs)
-		ids = binary.AppendVarint(ids, int64(seq-prevSeq))
+		tsRaw = binary.AppendUvarint(tsRaw, ts-prevTs)
+		seqRaw = binary.AppendVarint(seqRaw, int64(seq-prevSeq))
 		prevTs, prevSeq = ts, seq
 	}
-	ids = zstdEncoder.EncodeAll(ids, nil)
+	tsZ := zstdEncoder.EncodeAll(tsRaw, nil)
+	ids := binary.AppendUvarint(nil, uint64(len(tsZ)))
+	ids = append(append(ids, tsZ...), zstdEncoder.EncodeAll(seqRaw, nil)...)
 	head := []byte{blockFormat}
 	head = binary.AppendUvarint(head, uint64(origin))
 	head = binary.AppendUvarint(head, uint64(len(recs)))
@@ -375,39 +379,60 @@ type block struct {
 	n        int
 	ts, seqs []uint64 // of each record, in ID order (see loadIDs)
 	idsRaw   []byte   // compressed, until loadIDs
+	seqsRaw  []byte   // the sequences' part of it, once the times are read
 	cols     []column
 }
 
 // len is the number of records in the block.
 func (b *block) len() int { return b.n }
 
-// loadIDs decodes the block's IDs.
-func (b *block) loadIDs() error {
+// loadTimes decodes the records' timestamps.
+func (b *block) loadTimes() error {
 	if b.ts != nil || b.n == 0 {
 		return nil
 	}
-	raw, err := zstdDecoder.DecodeAll(b.idsRaw, nil)
-	if err != nil {
-		return fmt.Errorf("%w: block IDs: %v", errCorrupt, err)
+	l, w := binary.Uvarint(b.idsRaw)
+	if w <= 0 || l > uint64(len(b.idsRaw)-w) {
+		return errCorrupt
 	}
-	ts, seqs := make([]uint64, b.n), make([]uint64, b.n)
-	var t, seq uint64
+	raw, err := zstdDecoder.DecodeAll(b.idsRaw[w:w+int(l)], nil)
+	if err != nil {
+		return fmt.Errorf("%w: block times: %v", errCorrupt, err)
+	}
+	ts := make([]uint64, b.n)
+	var t uint64
 	for i := range ts {
 		d, w := binary.Uvarint(raw)
 		if w <= 0 {
 			return errCorrupt
 		}
-		raw = raw[w:]
-		s, w := binary.Varint(raw)
+		raw, t = raw[w:], t+d
+		ts[i] = t
+	}
+	b.ts, b.seqsRaw = ts, b.idsRaw[w+int(l):]
+	return nil
+}
+
+// loadIDs decodes the records' IDs: their timestamps and sequences.
+func (b *block) loadIDs() error {
+	if err := b.loadTimes(); err != nil || b.seqs != nil || b.n == 0 {
+		return err
+	}
+	raw, err := zstdDecoder.DecodeAll(b.seqsRaw, nil)
+	if err != nil {
+		return fmt.Errorf("%w: block sequences: %v", errCorrupt, err)
+	}
+	seqs := make([]uint64, b.n)
+	var seq uint64
+	for i := range seqs {
+		d, w := binary.Varint(raw)
 		if w <= 0 {
 			return errCorrupt
 		}
-		raw = raw[w:]
-		t += d
-		seq += uint64(s)
-		ts[i], seqs[i] = t, seq
+		raw, seq = raw[w:], seq+uint64(d)
+		seqs[i] = seq
 	}
-	b.ts, b.seqs, b.idsRaw = ts, seqs, nil
+	b.seqs, b.idsRaw, b.seqsRaw = seqs, nil, nil
 	return nil
 }
 
@@ -687,7 +712,7 @@ func (b *blockBatch) row(i int) int {
 }
 
 func (b *blockBatch) Time(i int) time.Time {
-	if err := b.blk.loadIDs(); err != nil {
+	if err := b.blk.loadTimes(); err != nil {
 		b.err = err // the scan fails with it
 		return time.Time{}
 	}
@@ -718,7 +743,7 @@ func (b *blockBatch) Value(field string, i int) (string, bool) {
 		return "", false
 	}
 	if c.kind == colTime {
-		if err := b.blk.loadIDs(); err != nil {
+		if err := b.blk.loadTimes(); err != nil {
 			b.err = err
 			return "", false
 		}

@@ -350,8 +350,8 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 		}
 		match := newBlockMatcher(blk, r.filter, names, memo, &used)
 		for _, c := range match.cols {
-			if c.kind == colTime { // its values are the IDs' times
-				if err := blk.loadIDs(); err != nil {
+			if c.kind == colTime { // its values are the records' times
+				if err := blk.loadTimes(); err != nil {
 					return err
 				}
 			}
