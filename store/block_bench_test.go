@@ -85,7 +85,16 @@ func BenchmarkBlockPage(b *testing.B) {
 			q := flowg.Query{Stream: "bench", Filter: mustFilterB(`level = "error"`)}
 			for b.Loop() {
 				counts := [2]map[string]int{{}, {}}
-				_, err := s.Logs.Scan(ctx, q, flowg.ScanOptions{MaxScan: 1e9, Workers: 2, Fields: []string{"service"}}, func(part int, _ time.Time, f map[string]string) error {
+				opt := flowg.ScanOptions{MaxScan: 1e9, Workers: 2, Fields: []string{"service"}, VisitBatch: func(part int, b flowg.Batch) error {
+					vals, codes, _ := b.Dict("service")
+					for _, c := range codes {
+						if c > 0 {
+							counts[part][vals[c-1]]++
+						}
+					}
+					return nil
+				}}
+				_, err := s.Logs.Scan(ctx, q, opt, func(part int, _ time.Time, f map[string]string) error {
 					counts[part][f["service"]]++
 					return nil
 				})

@@ -319,6 +319,13 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 	kp := r.blockKeys()
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: kp, PrefetchValues: false})
 	defer it.Close()
+	// Through an index, the blocks are found by a second iterator that
+	// moves forward with the index entries: cheaper than a lookup each.
+	var blocks blockCursor
+	if r.viaIndex {
+		blocks = blockCursor{stream: r.stream, it: txn.NewIterator(badger.IteratorOptions{Prefix: blockPrefix(r.stream), PrefetchValues: false})}
+		defer blocks.it.Close()
+	}
 	var from recordID
 	putBE(from[:8], r.lo.ts()-min(r.lo.ts(), maxBlockSpan))
 	lower, upper := append(kp, from[:]...), append(kp[:len(kp):len(kp)], r.hi[:]...)
@@ -340,6 +347,8 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 		o := blockRead{want: r.blockWant, lazyIDs: whole, eqs: eqs, phrases: phrases}
 		if !r.viaIndex {
 			o.item = it.Item()
+		} else if o.item = blocks.at(ref); o.item == nil {
+			continue // gone since the index entry was read
 		}
 		blk, err := readBlock(txn, r.stream, ref, o)
 		if err != nil {
@@ -385,6 +394,36 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// blockCursor finds blocks in key order with one iterator.
+type blockCursor struct {
+	stream string
+	it     *badger.Iterator
+	seeked bool
+}
+
+// at returns the item of the block ref, nil when there is none; refs
+// come in increasing order.
+func (c *blockCursor) at(ref blockRef) *badger.Item {
+	key := blockKey(c.stream, ref)
+	// A few steps forward, where the index names most blocks; a seek
+	// past those.
+	for step := 0; c.seeked && c.it.Valid() && step < 8; step++ {
+		switch cmp := bytes.Compare(c.it.Item().Key(), key); {
+		case cmp == 0:
+			return c.it.Item()
+		case cmp > 0:
+			return nil
+		}
+		c.it.Next()
+	}
+	c.seeked = true
+	c.it.Seek(key)
+	if c.it.Valid() && bytes.Equal(c.it.Item().Key(), key) {
+		return c.it.Item()
 	}
 	return nil
 }
