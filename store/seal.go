@@ -150,6 +150,11 @@ func (s *LogStore) Seal(ctx context.Context) error { return s.seal(ctx, true) }
 // seal seals the rows of every origin that has a block's worth of them,
 // or whose oldest row waited sealAfter; every row with all.
 func (s *LogStore) seal(ctx context.Context, all bool) error {
+	if s.disk.check() != nil {
+		// A step writes its blocks before the rows it deletes free
+		// anything: on a full disk the rows wait.
+		return nil
+	}
 	backlog := s.hotRows()
 	logged, done := time.Now(), 0
 	s.originsMu.RLock()
