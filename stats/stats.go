@@ -178,7 +178,10 @@ func (a *Aggregator) AddBatch(b flowg.Batch) error {
 				}
 			}
 			for _, f := range a.q.Funcs {
-				if v, ok := b.Value(f.Field, i); ok && f.Field != "" {
+				if f.Field == "" {
+					continue
+				}
+				if v, ok := b.Value(f.Field, i); ok {
 					fields[f.Field] = v
 				}
 			}

@@ -560,20 +560,23 @@ func (c *column) value(b *block, i int) (string, bool) {
 
 // fields fills m (cleared first) with row i's values of the decoded
 // columns.
-func (b *block) fields(i int, m map[string]string) {
+func (b *block) fields(i int, m map[string]string) { b.fill(m, b.allColumns(), i) }
+
+// fill fills m (cleared first) with row i's values of cols.
+func (b *block) fill(m map[string]string, cols []*column, i int) {
 	clear(m)
-	for c := range b.cols {
-		if v, ok := b.cols[c].value(b, i); ok {
-			m[b.cols[c].name] = v
+	for _, c := range cols {
+		if v, ok := c.value(b, i); ok {
+			m[c.name] = v
 		}
 	}
 }
 
-// names returns the names of the decoded columns.
-func (b *block) names() []string {
-	out := make([]string, len(b.cols))
+// allColumns returns every decoded column.
+func (b *block) allColumns() []*column {
+	out := make([]*column, len(b.cols))
 	for i := range b.cols {
-		out[i] = b.cols[i].name
+		out[i] = &b.cols[i]
 	}
 	return out
 }
@@ -581,9 +584,9 @@ func (b *block) names() []string {
 // columns returns the decoded columns named (those the block has).
 func (b *block) columns(names []string) []*column {
 	out := []*column{}
-	for c := range b.cols {
-		if slices.Contains(names, b.cols[c].name) {
-			out = append(out, &b.cols[c])
+	for _, name := range names {
+		if c := b.column(name); c != nil && !slices.Contains(out, c) {
+			out = append(out, c)
 		}
 	}
 	return out
@@ -661,12 +664,7 @@ func (m *blockMatcher) match(i int) bool {
 			return r == 2
 		}
 	}
-	clear(m.scratch)
-	for _, c := range m.cols {
-		if v, ok := c.value(m.blk, i); ok {
-			m.scratch[c.name] = v
-		}
-	}
+	m.blk.fill(m.scratch, m.cols, i)
 	ok := m.f.Match(m.scratch)
 	if m.dicts {
 		m.memo[key] = 1

@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
@@ -91,9 +92,7 @@ func newMerger(txn *badger.Txn, p plan, rows rowSpan, reverse bool, want []strin
 	}
 	kp := p.blockKeys()
 	m.keys = txn.NewIterator(badger.IteratorOptions{Prefix: kp, Reverse: reverse, PrefetchValues: false})
-	var from recordID
-	putBE(from[:8], p.lo.ts()-min(p.lo.ts(), maxBlockSpan))
-	m.klo, m.khi = append(kp, from[:]...), append(kp[:len(kp):len(kp)], p.hi[:]...)
+	m.klo, m.khi = p.blockBounds(kp)
 	if reverse {
 		m.keys.Seek(m.khi)
 	} else {
@@ -245,7 +244,6 @@ func (m *merger) load(e *mergeEntry) error {
 	if err != nil || blk == nil {
 		return err
 	}
-	m.blocksRead++
 	lo, hi := blk.search(m.lo), blk.search(m.hi)
 	if lo >= hi {
 		return nil
@@ -339,13 +337,18 @@ func (m *merger) rejects(f *filter.Filter, names []string, scratch map[string]st
 	if c.filterCols == nil {
 		c.filterCols = c.blk.columns(names)
 	}
-	clear(scratch)
-	for _, col := range c.filterCols {
-		if v, ok := col.value(c.blk, c.pos); ok {
-			scratch[col.name] = v
-		}
-	}
+	c.blk.fill(scratch, c.filterCols, c.pos)
 	return !f.Match(scratch)
+}
+
+// blockBounds are the first key under prefix (blockKeys) of a block that
+// may hold a record of the window, and the first key past them: a block
+// spans at most maxBlockSpan, so none named before lo - maxBlockSpan
+// reaches lo.
+func (p plan) blockBounds(prefix []byte) (lower, upper []byte) {
+	var from recordID
+	putBE(from[:8], p.lo.ts()-min(p.lo.ts(), maxBlockSpan))
+	return append(slices.Clip(prefix), from[:]...), append(slices.Clip(prefix), p.hi[:]...)
 }
 
 // blockKeys is the prefix of the block keys the plan reads: the stream's

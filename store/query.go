@@ -326,9 +326,7 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 		blocks = blockCursor{stream: r.stream, it: txn.NewIterator(badger.IteratorOptions{Prefix: blockPrefix(r.stream), PrefetchValues: false})}
 		defer blocks.it.Close()
 	}
-	var from recordID
-	putBE(from[:8], r.lo.ts()-min(r.lo.ts(), maxBlockSpan))
-	lower, upper := append(kp, from[:]...), append(kp[:len(kp):len(kp)], r.hi[:]...)
+	lower, upper := r.blockBounds(kp)
 	eqs, phrases := r.filter.Equalities(), r.filter.Phrases()
 	names, memo, used := r.filter.Fields(), make([]int8, 1<<16), []int{}
 	clear(fields) // of the rows read before
@@ -373,7 +371,7 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 		}
 		out := blk.columns(r.out)
 		if r.blockWant == nil {
-			out = blk.columns(blk.names())
+			out = blk.allColumns()
 		}
 		for i, end := blk.search(r.lo), blk.search(r.hi); i < end; i++ {
 			if err := r.count(ctx, n); err != nil {
@@ -383,12 +381,7 @@ func (r reader) readBlocks(ctx context.Context, txn *badger.Txn, fields map[stri
 				continue
 			}
 			if len(out) > 0 {
-				clear(fields)
-				for _, c := range out {
-					if v, ok := c.value(blk, i); ok {
-						fields[c.name] = v
-					}
-				}
+				blk.fill(fields, out, i)
 			}
 			if err := fn(timeOf(blk.ts[i]), fields); err != nil {
 				return err

@@ -9,9 +9,9 @@ import (
 // iterator walks every tombstone in its range. So readers bound the rows
 // they iterate by the time span of the rows still live in the stream,
 // which the writer keeps in chunks of rows (rowChunk): extended before
-// each commit of rows, narrowed after each seal. A reader opens its transaction and reads the
-// span under spanMu, which a seal holds from its commit to the new spans,
-// so the two always agree.
+// each commit of rows, narrowed after each seal. A reader opens its
+// transaction and reads the span under spanMu, which a seal holds from its
+// commit to the new spans, so the two always agree.
 
 // rowSpan bounds the timestamps of a stream's live rows.
 type rowSpan struct {

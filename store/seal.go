@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -369,14 +370,4 @@ func parseOriginValue(v []byte) (string, uint64, error) {
 	return string(v[:len(v)-9]), beUint64(v[len(v)-8:]), nil
 }
 
-func compareIDs(a, b recordID) int {
-	for i := range a {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
-}
+func compareIDs(a, b recordID) int { return bytes.Compare(a[:], b[:]) }
