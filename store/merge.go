@@ -37,7 +37,6 @@ type merger struct {
 	nextKey      bool // feed stopped at a key, next, not fed yet
 	nextRef      blockRef
 	cur          *mergeEntry
-	blocksRead   int
 }
 
 type mergeEntry struct {
