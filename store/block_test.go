@@ -55,10 +55,11 @@ func newBlockWorld(t *testing.T, seed uint64) *blockWorld {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	times := rng.Perm(23000) // distinct slots of 550 ms, in random order
 	at := func(i int) time.Time { return t0.Add(time.Duration(times[i]) * 550 * time.Millisecond) }
-	local := func(from, to int) {
-		for lo := from; lo < to; lo += 1000 {
+	// Requests of 1,000 go straight into blocks, of 100 are rows.
+	local := func(from, to, batch int) {
+		for lo := from; lo < to; lo += batch {
 			var recs []flowg.Record
-			for i := lo; i < min(lo+1000, to); i++ {
+			for i := lo; i < min(lo+batch, to); i++ {
 				recs = append(recs, blockRecord(rng, i, at(i)))
 			}
 			if err := w.s.Logs.Append(ctx, "app", recs); err != nil {
@@ -67,7 +68,10 @@ func newBlockWorld(t *testing.T, seed uint64) *blockWorld {
 			w.model = append(w.model, recs...)
 		}
 	}
-	local(0, 14000)
+	for lo := 0; lo < 14000; lo += 2000 {
+		local(lo, lo+1000, 1000)
+		local(lo+1000, lo+2000, 100)
+	}
 	var repl []flowg.ReplRecord
 	for i := 14000; i < 20000; i++ {
 		r := blockRecord(rng, i, at(i))
@@ -80,7 +84,9 @@ func newBlockWorld(t *testing.T, seed uint64) *blockWorld {
 	if err := w.s.Logs.Seal(ctx); err != nil {
 		t.Fatal(err)
 	}
-	local(20000, 23000)
+	local(20000, 21500, 100)
+	local(21500, 22500, 1000)
+	local(22500, 23000, 100)
 	slices.SortFunc(w.model, func(a, b flowg.Record) int { return a.Timestamp.Compare(b.Timestamp) })
 	return w
 }
@@ -109,8 +115,8 @@ func TestBlocks_AgreeWithModel(t *testing.T) {
 		if n := w.blocks(t); n < 6 {
 			t.Fatalf("%d blocks; want them cut by count and by span", n)
 		}
-		if w.s.Logs.hotRows() != 3000 {
-			t.Fatalf("%d rows not sealed, want 3000", w.s.Logs.hotRows())
+		if w.s.Logs.hotRows() != 2000 {
+			t.Fatalf("%d rows not sealed, want 2000", w.s.Logs.hotRows())
 		}
 		rng := rand.New(rand.NewPCG(seed, 11))
 		for i := range 60 {
@@ -427,20 +433,40 @@ func TestBlocks_Reopen(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir)
 	appendN(t, s, "app", 10000)
-	appendN(t, s, "app", 10000)
+	appendRange(t, s, "app", 10000, 10000, 1000) // straight into blocks
 	if err := s.Logs.Seal(ctx); err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, s, "app", 10)
+	// Rows, a request straight into blocks, rows: the restart finds rows
+	// on both sides of a round.
+	appendRange(t, s, "app", 20000, 10, 10)
+	appendRange(t, s, "app", 20010, 300, 300)
+	appendRange(t, s, "app", 20310, 10, 10)
 	s.Close()
 	s = openTest(t, dir)
-	if h := s.Logs.hotRows(); h != 10 {
-		t.Fatalf("%d rows after a restart, want 10", h)
+	if h := s.Logs.hotRows(); h != 20 {
+		t.Fatalf("%d rows after a restart, want 20", h)
 	}
-	recs, upTo, err := s.Logs.ReadOrigin(s.Logs.Origin(), 0, 100_000, 1<<30)
-	if err != nil || len(recs) != 20010 || upTo != 20010 {
-		t.Fatalf("read %d records up to %d: %v", len(recs), upTo, err)
+	readAll := func() {
+		t.Helper()
+		recs, upTo, err := s.Logs.ReadOrigin(s.Logs.Origin(), 0, 100_000, 1<<30)
+		if err != nil || len(recs) != 20320 || upTo != 20320 {
+			t.Fatalf("read %d records up to %d: %v", len(recs), upTo, err)
+		}
+		for i, r := range recs {
+			if r.Seq != uint64(i+1) {
+				t.Fatalf("record %d has sequence %d", i, r.Seq)
+			}
+		}
 	}
+	readAll()
+	if err := s.Logs.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h := s.Logs.hotRows(); h != 0 || s.Logs.sealed[s.Logs.Origin()] != 20320 {
+		t.Fatalf("%d rows, sealed up to %d after sealing", h, s.Logs.sealed[s.Logs.Origin()])
+	}
+	readAll()
 }
 
 func openNode(t *testing.T, id string) *Store {

@@ -87,6 +87,13 @@ func idOf(key []byte) (id recordID) {
 	return id
 }
 
+func newID(ts uint64, origin uint32, seq uint64) (id recordID) {
+	binary.BigEndian.PutUint64(id[:8], ts)
+	binary.BigEndian.PutUint32(id[8:12], origin)
+	binary.BigEndian.PutUint64(id[12:], seq)
+	return id
+}
+
 func (id recordID) ts() uint64 { return binary.BigEndian.Uint64(id[:8]) }
 
 func (id recordID) origin() uint32 { return binary.BigEndian.Uint32(id[8:12]) }

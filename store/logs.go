@@ -63,7 +63,8 @@ type LogStore struct {
 	origins   map[string]uint32
 	names     map[uint32]string
 	heads     map[string]uint64    // per origin, the last sequence held; this node's is seq
-	sealed    map[string]uint64    // per origin, the last sequence sealed into blocks
+	sealed    map[string]uint64    // per origin, the last sequence up to which every record is sealed into blocks
+	ahead     map[string]uint64    // per origin, the records in blocks past sealed (see sealedDirect)
 	hotSince  map[string]time.Time // per origin, since when it has rows not sealed
 
 	spanMu sync.RWMutex       // see rows.go
@@ -119,6 +120,7 @@ func openLogs(dir string, syncWrites bool, cfg *SettingsStore, m *metrics, log *
 		names:      map[uint32]string{},
 		heads:      map[string]uint64{},
 		sealed:     map[string]uint64{},
+		ahead:      map[string]uint64{},
 		hotSince:   map[string]time.Time{},
 		changed:    make(chan struct{}),
 		sealAfter:  sealAfter,

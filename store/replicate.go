@@ -103,44 +103,77 @@ func (s *LogStore) ReadOrigin(origin string, after uint64, limit, maxBytes int) 
 	var dangling [][]byte
 	size := 0
 	full := func() bool { return len(recs) >= limit || size >= maxBytes }
+	// head is read before the snapshot, so that the snapshot holds every
+	// record up to it; what the snapshot holds past it is read too.
 	err = s.db.View(func(txn *badger.Txn) error {
-		// The sealed records first, round by round, then the rows.
-		var done bool
-		recs, upTo, size, done, err = s.readRounds(txn, n, after, head, limit, maxBytes)
-		if err != nil || done {
-			return err
-		}
+		// Rows and rounds hold ranges of sequence numbers that do not
+		// overlap (a round covers rows sealed or records written straight
+		// into blocks): read them merged, in sequence order.
+		rounds := txn.NewIterator(badger.IteratorOptions{Prefix: roundKey(n, 0)[:5], PrefetchValues: true, PrefetchSize: 16})
+		defer rounds.Close()
+		rounds.Seek(roundKey(n, after+1))
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: originKey(n, 0)[:5], PrefetchValues: true, PrefetchSize: 256})
 		defer it.Close()
-		for it.Seek(originKey(n, upTo+1)); it.Valid(); it.Next() {
-			seq := beUint64(it.Item().Key()[5:])
-			if seq > head || full() {
+		it.Seek(originKey(n, after+1))
+		var r round
+		nextRound := func() error {
+			if !rounds.Valid() {
+				return nil
+			}
+			v, err := rounds.Item().ValueCopy(nil)
+			if err == nil {
+				r, err = decodeRound(rounds.Item().Key(), v)
+			}
+			if err != nil {
+				return fmt.Errorf("round %x: %w", rounds.Item().Key(), err)
+			}
+			return nil
+		}
+		if err := nextRound(); err != nil {
+			return err
+		}
+		for !full() {
+			if it.Valid() && (!rounds.Valid() || beUint64(it.Item().Key()[5:]) < r.first) {
+				seq := beUint64(it.Item().Key()[5:])
+				ptr, err := it.Item().ValueCopy(nil)
+				if err != nil {
+					return err
+				}
+				stream, ts, err := parseOriginValue(ptr)
+				if err != nil {
+					return fmt.Errorf("origin entry %x: %w", it.Item().Key(), err)
+				}
+				item, err := txn.Get(dataKey(stream, ts, n, seq))
+				if errors.Is(err, badger.ErrKeyNotFound) {
+					// Deleted by a purge; retention deletes both keys.
+					dangling = append(dangling, it.Item().KeyCopy(nil))
+					upTo = seq
+					it.Next()
+					continue
+				} else if err != nil {
+					return err
+				}
+				v, err := item.ValueCopy(nil)
+				if err != nil {
+					return err
+				}
+				recs = append(recs, flowg.ReplRecord{Stream: stream, TS: ts, Seq: seq, Value: v})
+				size += len(v) + len(stream)
+				upTo = seq
+				it.Next()
+				continue
+			}
+			if !rounds.Valid() {
 				break
 			}
-			ptr, err := it.Item().ValueCopy(nil)
-			if err != nil {
+			var done bool
+			if recs, upTo, size, done, err = s.readRound(txn, r, recs, upTo, size, limit, maxBytes); err != nil || done {
 				return err
 			}
-			stream, ts, err := parseOriginValue(ptr)
-			if err != nil {
-				return fmt.Errorf("origin entry %x: %w", it.Item().Key(), err)
-			}
-			item, err := txn.Get(dataKey(stream, ts, n, seq))
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				// Deleted by a purge; retention deletes both keys.
-				dangling = append(dangling, it.Item().KeyCopy(nil))
-				upTo = seq
-				continue
-			} else if err != nil {
+			rounds.Next()
+			if err := nextRound(); err != nil {
 				return err
 			}
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			recs = append(recs, flowg.ReplRecord{Stream: stream, TS: ts, Seq: seq, Value: v})
-			size += len(v) + len(stream)
-			upTo = seq
 		}
 		if !full() {
 			upTo = max(upTo, head) // nothing more up to head: all deleted
@@ -169,56 +202,39 @@ func (s *LogStore) ReadOrigin(origin string, after uint64, limit, maxBytes int) 
 	return recs, upTo, err
 }
 
-// readRounds reads origin n's sealed records after sequence after, round
-// by round, in sequence order, up to limit records or about maxBytes: done
-// when that stopped it; upTo is the last sequence covered.
-func (s *LogStore) readRounds(txn *badger.Txn, n uint32, after, head uint64, limit, maxBytes int) (recs []flowg.ReplRecord, upTo uint64, size int, done bool, err error) {
-	upTo = after
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: roundKey(n, 0)[:5], PrefetchValues: true, PrefetchSize: 16})
-	defer it.Close()
-	for it.Seek(roundKey(n, after+1)); it.Valid(); it.Next() {
-		v, err := it.Item().ValueCopy(nil)
+// readRound adds to recs the records of round r after sequence upTo, in
+// sequence order, up to limit records or about maxBytes: done when that
+// stopped it; upTo is the last sequence covered.
+func (s *LogStore) readRound(txn *badger.Txn, r round, recs []flowg.ReplRecord, upTo uint64, size, limit, maxBytes int) (_ []flowg.ReplRecord, _ uint64, _ int, done bool, err error) {
+	var in []flowg.ReplRecord
+	for _, rb := range r.blocks {
+		blk, err := readBlock(txn, rb.stream, rb.ref, blockRead{})
 		if err != nil {
 			return nil, 0, 0, false, err
 		}
-		r, err := decodeRound(it.Item().Key(), v)
-		if err != nil {
-			return nil, 0, 0, false, fmt.Errorf("round %x: %w", it.Item().Key(), err)
+		if blk == nil {
+			continue
 		}
-		if r.last > head {
-			break
-		}
-		var in []flowg.ReplRecord
-		for _, rb := range r.blocks {
-			blk, err := readBlock(txn, rb.stream, rb.ref, blockRead{})
-			if err != nil {
-				return nil, 0, 0, false, err
-			}
-			if blk == nil {
+		fields := map[string]string{}
+		for i := range blk.len() {
+			id := blk.id(i)
+			if id.seq() <= upTo || id.seq() > r.last {
 				continue
 			}
-			fields := map[string]string{}
-			for i := range blk.len() {
-				id := blk.id(i)
-				if id.seq() <= upTo || id.seq() > r.last {
-					continue
-				}
-				blk.fields(i, fields)
-				in = append(in, flowg.ReplRecord{Stream: rb.stream, TS: id.ts(), Seq: id.seq(), Value: encodeFields(fields)})
-			}
+			blk.fields(i, fields)
+			in = append(in, flowg.ReplRecord{Stream: rb.stream, TS: id.ts(), Seq: id.seq(), Value: encodeFields(fields)})
 		}
-		slices.SortFunc(in, func(a, b flowg.ReplRecord) int { return cmp.Compare(a.Seq, b.Seq) })
-		for _, rec := range in {
-			if len(recs) >= limit || size >= maxBytes {
-				return recs, upTo, size, true, nil
-			}
-			recs = append(recs, rec)
-			size += len(rec.Value) + len(rec.Stream)
-			upTo = rec.Seq
-		}
-		upTo = r.last
 	}
-	return recs, upTo, size, false, nil
+	slices.SortFunc(in, func(a, b flowg.ReplRecord) int { return cmp.Compare(a.Seq, b.Seq) })
+	for _, rec := range in {
+		if len(recs) >= limit || size >= maxBytes {
+			return recs, upTo, size, true, nil
+		}
+		recs = append(recs, rec)
+		size += len(rec.Value) + len(rec.Stream)
+		upTo = rec.Seq
+	}
+	return recs, r.last, size, false, nil
 }
 
 // ApplyOrigin stores records that origin took, which another node sent,

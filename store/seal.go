@@ -88,19 +88,102 @@ func decodeRound(key, v []byte) (r round, err error) {
 // has fewer than a block's worth of rows.
 const DefaultSealAfter = 10 * time.Second
 
-// loadSealed reads, per origin, the last sequence number sealed.
+// loadSealed reads, per origin, the last sequence number sealed: the one
+// before its oldest row, or without rows the last of its rounds; and how
+// many records the rounds after it hold (written straight into blocks).
 func (s *LogStore) loadSealed() error {
 	return s.db.View(func(txn *badger.Txn) error {
 		for name, n := range s.origins {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: roundKey(n, 0)[:5], Reverse: true, PrefetchValues: false})
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: roundKey(n, 0)[:5], Reverse: true})
 			it.Seek(roundKey(n, ^uint64(0)))
 			if it.Valid() {
 				s.sealed[name] = beUint64(it.Item().Key()[5:])
 			}
 			it.Close()
+			it = txn.NewIterator(badger.IteratorOptions{Prefix: originKey(n, 0)[:5]})
+			it.Rewind()
+			if it.Valid() {
+				s.sealed[name] = min(s.sealed[name], beUint64(it.Item().Key()[5:])-1)
+			}
+			it.Close()
+			err := eachRound(txn, n, s.sealed[name], func(first, last uint64) bool {
+				s.ahead[name] += last - first + 1
+				return true
+			})
+			if err != nil {
+				return err
+			}
 		}
 		return nil
 	})
+}
+
+// eachRound calls fn with the range of each of origin n's rounds that end
+// after sequence after, in order, while it returns true.
+func eachRound(txn *badger.Txn, n uint32, after uint64, fn func(first, last uint64) bool) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: roundKey(n, 0)[:5]})
+	defer it.Close()
+	for it.Seek(roundKey(n, after+1)); it.Valid(); it.Next() {
+		var first uint64
+		if err := it.Item().Value(func(v []byte) error {
+			if len(v) < 8 {
+				return errCorrupt
+			}
+			first = beUint64(v)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("round %x: %w", it.Item().Key(), err)
+		}
+		if !fn(first, beUint64(it.Item().Key()[5:])) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// sealedDirect records a round the writer wrote straight into blocks:
+// the origin's sealed mark moves past it when no row is left before it.
+func (s *LogStore) sealedDirect(origin string, r round) {
+	s.originsMu.Lock()
+	defer s.originsMu.Unlock()
+	if s.sealed[origin]+1 >= r.first {
+		s.sealed[origin] = r.last
+	} else {
+		s.ahead[origin] += r.last - r.first + 1
+	}
+}
+
+// sealMark moves origin's sealed mark past the rounds that follow it
+// (written straight into blocks), and returns it and the last sequence
+// number the next seal step may cover: the head, or the one before the
+// next such round, which holds no row. On the writer.
+func (s *LogStore) sealMark(origin string, n uint32) (after, bound uint64, err error) {
+	s.originsMu.RLock()
+	after, bound = s.sealed[origin], s.heads[origin]
+	s.originsMu.RUnlock()
+	mark, skipped := after, uint64(0)
+	err = s.db.View(func(txn *badger.Txn) error {
+		return eachRound(txn, n, after, func(first, last uint64) bool {
+			if first > after+1 {
+				bound = min(bound, first-1)
+				return false
+			}
+			skipped += last - first + 1
+			after = last
+			return true
+		})
+	})
+	if err != nil || after == mark {
+		return after, bound, err
+	}
+	s.originsMu.Lock()
+	s.sealed[origin] = after
+	s.ahead[origin] -= min(s.ahead[origin], skipped)
+	if after >= s.heads[origin] {
+		delete(s.hotSince, origin)
+	}
+	s.originsMu.Unlock()
+	return after, bound, nil
 }
 
 // hotRows is how many records at most are still rows.
@@ -109,7 +192,7 @@ func (s *LogStore) hotRows() uint64 {
 	defer s.originsMu.RUnlock()
 	var n uint64
 	for o, head := range s.heads {
-		n += head - min(head, s.sealed[o])
+		n += head - min(head, s.sealed[o]+s.ahead[o])
 	}
 	return n
 }
@@ -167,7 +250,7 @@ func (s *LogStore) seal(ctx context.Context, all bool) error {
 	for _, origin := range origins {
 		for {
 			s.originsMu.RLock()
-			hot := s.heads[origin] - min(s.heads[origin], s.sealed[origin])
+			hot := s.heads[origin] - min(s.heads[origin], s.sealed[origin]+s.ahead[origin])
 			since, n := s.hotSince[origin], s.origins[origin]
 			s.originsMu.RUnlock()
 			if hot == 0 || !all && hot < sealStepRecords && time.Since(since) < s.sealAfter {
@@ -194,15 +277,13 @@ func (s *LogStore) seal(ctx context.Context, all bool) error {
 func (s *LogStore) sealOrigin(ctx context.Context, origin string, n uint32) (int, error) {
 	sealed := 0
 	err := s.do(ctx, func() error {
-		s.originsMu.RLock()
-		after, head := s.sealed[origin], s.heads[origin]
-		s.originsMu.RUnlock()
-		if head <= after {
-			return nil
+		after, bound, err := s.sealMark(origin, n)
+		if err != nil || bound <= after {
+			return err
 		}
 		for limit := sealStepRecords; ; limit /= 2 {
 			start := time.Now()
-			k, err := s.sealStep(origin, n, after, head, limit)
+			k, err := s.sealStep(origin, n, after, bound, limit)
 			s.log.Debug("seal step", "origin", origin, "after", after, "limit", limit, "records", k, "took", time.Since(start), "err", err)
 			if errors.Is(err, badger.ErrTxnTooBig) && limit > 1 {
 				continue
@@ -212,7 +293,8 @@ func (s *LogStore) sealOrigin(ctx context.Context, origin string, n uint32) (int
 			}
 			sealed = k
 			s.m.sealedRecords.Add(float64(k))
-			return nil
+			_, _, err = s.sealMark(origin, n)
+			return err
 		}
 	})
 	return sealed, err
@@ -285,7 +367,6 @@ func (s *LogStore) sealStep(origin string, n uint32, after, head uint64, limit i
 	for _, stream := range streams {
 		st, _ := s.cfg.Stream(stream)
 		recs := byStream[stream]
-		slices.SortFunc(recs, func(a, b blockRec) int { return compareIDs(a.id, b.id) })
 		for _, rec := range recs {
 			for _, f := range st.IndexedFields {
 				if v, ok := rec.fields[f]; ok {
@@ -295,18 +376,11 @@ func (s *LogStore) sealStep(origin string, n uint32, after, head uint64, limit i
 				}
 			}
 		}
-		for len(recs) > 0 {
-			k := 1
-			for k < len(recs) && k < maxBlockRecords && recs[k].id.ts()-recs[0].id.ts() <= maxBlockSpan {
-				k++
-			}
-			ref, err := putBlock(txn, stream, n, recs[:k], st.IndexedFields)
-			if err != nil {
-				return 0, err
-			}
-			r.blocks = append(r.blocks, roundBlock{stream, ref})
-			recs = recs[k:]
+		blocks, err := putBlocks(txn, stream, n, recs, st.IndexedFields)
+		if err != nil {
+			return 0, err
 		}
+		r.blocks = append(r.blocks, blocks...)
 	}
 	if len(r.blocks) > 0 {
 		if err := txn.Set(roundKey(n, last), r.encode()); err != nil {
@@ -332,6 +406,34 @@ func (s *LogStore) commitSeal(txn *badger.Txn, origin string, n uint32, last uin
 	s.originsMu.Unlock()
 	s.sealedUpTo(n, last)
 	return nil
+}
+
+// putBlocks writes recs, of one stream and origin n, as new blocks with
+// their index entries, cut by blockLen; it sorts recs.
+func putBlocks(txn *badger.Txn, stream string, n uint32, recs []blockRec, indexed []string) ([]roundBlock, error) {
+	slices.SortFunc(recs, func(a, b blockRec) int { return compareIDs(a.id, b.id) })
+	var out []roundBlock
+	for len(recs) > 0 {
+		k := blockLen(len(recs), func(i int) uint64 { return recs[i].id.ts() - recs[0].id.ts() })
+		ref, err := putBlock(txn, stream, n, recs[:k], indexed)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, roundBlock{stream, ref})
+		recs = recs[k:]
+	}
+	return out, nil
+}
+
+// blockLen is how many of n records sorted by time the next block takes:
+// up to maxBlockRecords, spanning at most maxBlockSpan (span(i) is record
+// i's time after the first's).
+func blockLen(n int, span func(i int) uint64) int {
+	k := 1
+	for k < n && k < maxBlockRecords && span(k) <= maxBlockSpan {
+		k++
+	}
+	return k
 }
 
 // putBlock writes recs, sorted and of origin n, as a new block with its

@@ -65,15 +65,25 @@ func mustFilter(t *testing.T, s string) *filter.Filter {
 	return f
 }
 
+// appendN appends records 0..n-1 as rows: in requests too small to go
+// straight into blocks.
 func appendN(t *testing.T, s *Store, stream string, n int) {
 	t.Helper()
-	var recs []flowg.Record
-	for i := range n {
-		lvl := []string{"info", "warn", "error"}[i%3]
-		recs = append(recs, rec(i, "level", lvl, "host", fmt.Sprintf("h%d", i%2)))
-	}
-	if err := s.Logs.Append(context.Background(), stream, recs); err != nil {
-		t.Fatal(err)
+	appendRange(t, s, stream, 0, n, directMin-1)
+}
+
+// appendRange appends records from..from+n-1, batch a request.
+func appendRange(t *testing.T, s *Store, stream string, from, n, batch int) {
+	t.Helper()
+	for lo := from; lo < from+n; lo += batch {
+		var recs []flowg.Record
+		for i := lo; i < min(lo+batch, from+n); i++ {
+			lvl := []string{"info", "warn", "error"}[i%3]
+			recs = append(recs, rec(i, "level", lvl, "host", fmt.Sprintf("h%d", i%2)))
+		}
+		if err := s.Logs.Append(context.Background(), stream, recs); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

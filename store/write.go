@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -183,24 +184,63 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 	defer txn.Discard()
 	seq := s.seq
 	touched := map[string]usage{}
-	var rows []liveRow
-	for _, r := range batch {
-		settings, _ := s.cfg.Stream(r.stream)
-		u, ok := touched[r.stream]
-		if !ok {
-			u = s.streamUsage(r.stream)
+	usageOf := func(stream string) usage {
+		if u, ok := touched[stream]; ok {
+			return u
 		}
-		for i, rec := range r.recs {
+		return s.streamUsage(stream)
+	}
+	// The streams with enough records in this commit go straight into
+	// blocks, with the lowest sequence numbers of the commit, so that one
+	// round covers them; the others are rows.
+	direct := s.directStreams(batch)
+	r := round{first: seq + 1}
+	for _, stream := range direct {
+		settings, _ := s.cfg.Stream(stream)
+		u := usageOf(stream)
+		var recs []blockRec
+		for _, req := range batch {
+			if req.stream != stream {
+				continue
+			}
+			for i, rec := range req.recs {
+				seq++
+				ts := tsOf(rec.Timestamp)
+				recs = append(recs, blockRec{id: newID(ts, s.self, seq), fields: rec.Fields})
+				u.add(ts, int64(len(stream)+2+idLen+len(req.vals[i])))
+			}
+		}
+		touched[stream] = u
+		blocks, err := putBlocks(txn, stream, s.self, recs, settings.IndexedFields)
+		if err != nil {
+			return err
+		}
+		r.blocks = append(r.blocks, blocks...)
+	}
+	r.last = seq
+	if len(r.blocks) > 0 {
+		if err := txn.Set(roundKey(s.self, r.last), r.encode()); err != nil {
+			return err
+		}
+	}
+	var rows []liveRow
+	for _, req := range batch {
+		if slices.Contains(direct, req.stream) {
+			continue
+		}
+		settings, _ := s.cfg.Stream(req.stream)
+		u := usageOf(req.stream)
+		for i, rec := range req.recs {
 			seq++
 			ts := tsOf(rec.Timestamp)
-			size, err := putRecord(txn, r.stream, ts, s.self, seq, r.vals[i], settings.IndexedFields, rec.Fields)
+			size, err := putRecord(txn, req.stream, ts, s.self, seq, req.vals[i], settings.IndexedFields, rec.Fields)
 			if err != nil {
 				return err
 			}
 			u.add(ts, size)
-			rows = append(rows, liveRow{r.stream, s.self, seq, ts})
+			rows = append(rows, liveRow{req.stream, s.self, seq, ts})
 		}
-		touched[r.stream] = u
+		touched[req.stream] = u
 	}
 	for stream, u := range touched {
 		if err := txn.Set(usageKey(stream), u.encode()); err != nil {
@@ -215,6 +255,9 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 		return err
 	}
 	s.seq = seq
+	if len(r.blocks) > 0 {
+		s.sealedDirect(s.origin, r)
+	}
 	s.setHead(s.origin, seq)
 	s.usageMu.Lock()
 	for stream, u := range touched {
@@ -222,6 +265,53 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 	}
 	s.usageMu.Unlock()
 	return nil
+}
+
+// directMin is how many records of one stream a commit must hold, and
+// directPerBlock how many a block of them must hold on average, for the
+// writer to put them straight into blocks. Below, they are rows that the
+// sealer gathers with the next ones: a block of a few records costs its
+// header, its index entries and a read per query, and compresses little.
+// Straight into blocks, a record is written once, where a row is written,
+// read back, deleted, and its tombstone compacted (about 4x the CPU of the
+// store, measured by BenchmarkQuestions).
+const (
+	directMin      = 256
+	directPerBlock = 128
+)
+
+// directStreams are the streams of batch whose records go straight into
+// blocks, in the order of batch: none when the store keeps rows only.
+func (s *LogStore) directStreams(batch []*appendReq) []string {
+	if s.sealAfter <= 0 {
+		return nil
+	}
+	var order []string
+	ts := map[string][]uint64{}
+	for _, req := range batch {
+		if _, ok := ts[req.stream]; !ok {
+			order = append(order, req.stream)
+		}
+		for _, rec := range req.recs {
+			ts[req.stream] = append(ts[req.stream], tsOf(rec.Timestamp))
+		}
+	}
+	var direct []string
+	for _, stream := range order {
+		t := ts[stream]
+		if len(t) < directMin {
+			continue
+		}
+		slices.Sort(t)
+		blocks := 0
+		for i := 0; i < len(t); blocks++ {
+			i += blockLen(len(t)-i, func(k int) uint64 { return t[i+k] - t[i] })
+		}
+		if len(t) >= blocks*directPerBlock {
+			direct = append(direct, stream)
+		}
+	}
+	return direct
 }
 
 // putRecord writes one record in txn: its data key, its origin key and an

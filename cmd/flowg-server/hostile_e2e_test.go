@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -185,12 +187,29 @@ func TestE2E_DiskFull(t *testing.T) {
 	f.Close()
 	// Free a little: the node takes records until its reserve, then stops.
 	os.Truncate(filler, mustSize(t, filler)-64<<20)
-	body := `{"records":[` + strings.Repeat(`{"message":"`+strings.Repeat("y", 1000)+`"},`, 499) + `{"message":"last"}]}`
+	// The node reads the free space at most every 50 ms: a reading taken
+	// while the filler was full must not answer for the first request.
+	time.Sleep(100 * time.Millisecond)
+	// Random text: blocks would compress a repeated message to nothing.
+	random := make([]byte, 750)
+	body := func() string {
+		var b strings.Builder
+		b.WriteString(`{"records":[`)
+		for i := range 500 {
+			rand.Read(random)
+			fmt.Fprintf(&b, `{"message":%q}`, base64.StdEncoding.EncodeToString(random))
+			if i < 499 {
+				b.WriteByte(',')
+			}
+		}
+		b.WriteString(`]}`)
+		return b.String()
+	}
 	var code int
 	var answer []byte
 	acked := 0
 	for range 2000 {
-		if code, answer = p.request(tok, "POST", "/api/v1/streams/app/logs/struct", body); code != 200 {
+		if code, answer = p.request(tok, "POST", "/api/v1/streams/app/logs/struct", body()); code != 200 {
 			break
 		}
 		acked += 500
