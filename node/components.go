@@ -58,7 +58,7 @@ func (n *Node) components() []component {
 		{name: "leave the cluster", start: func(context.Context) error { return nil }, stop: func(context.Context) error { return n.cluster.Leave() }},
 		{name: "stop replication", start: func(context.Context) error {
 			n.goStop("replication", func(ctx context.Context) {
-				go keepLastSeen(ctx, c.StateDir, n.log)
+				go keepLastSeen(ctx, n.cfg.StateDir, n.log) // set by startState, after c was copied
 				n.rep.Run(ctx)
 			})
 			return nil
