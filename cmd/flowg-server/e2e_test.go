@@ -405,6 +405,14 @@ func TestE2E_NoFlags_KillAndRestart(t *testing.T) {
 
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	p.wait()
+	// How long the node was down is kept in its state directory (the
+	// process runs in dir), which the restart reads.
+	if _, err := os.Stat(filepath.Join(dir, "data", "state", "last-seen")); err != nil {
+		t.Fatalf("last-seen: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "last-seen")); err == nil {
+		t.Fatal("last-seen written to the working directory")
+	}
 	p = start(t, dir, env, httpAddr, mgmtAddr)
 	if got := p.nodeID(); got != id {
 		t.Fatalf("node ID changed across restart: %s then %s", id, got)
