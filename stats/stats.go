@@ -195,9 +195,8 @@ func (a *Aggregator) AddBatch(b flowg.Batch) error {
 		bucket int64
 		codes  uint64
 	}
-	tally := map[tallyKey]int64{}
-	switch {
-	case a.q.Step == 0 && len(codes) <= 1: // a count a code
+	fields := map[string]string{}
+	if a.q.Step == 0 && len(codes) <= 1 { // a count a code, straight to its group
 		var counts [256]int64
 		if len(codes) == 0 {
 			counts[0] = int64(n)
@@ -207,33 +206,41 @@ func (a *Aggregator) AddBatch(b flowg.Batch) error {
 			}
 		}
 		for c, count := range counts {
-			if count > 0 {
-				tally[tallyKey{codes: uint64(c)}] = count
+			if count == 0 {
+				continue
+			}
+			clear(fields)
+			if c > 0 {
+				fields[a.q.By[0]] = dicts[0][c-1]
+			}
+			if err := a.addCount(0, fields, count); err != nil {
+				return err
 			}
 		}
-	default: // records come in time order: runs of one key
-		var run tallyKey
-		count := int64(0)
-		for i := range n {
-			var k tallyKey
-			if a.q.Step > 0 {
-				k.bucket = a.bucket(b.Time(i))
-			}
-			for _, c := range codes {
-				k.codes = k.codes<<8 | uint64(c[i])
-			}
-			if k != run && count > 0 {
-				tally[run] += count
-				count = 0
-			}
-			run = k
-			count++
-		}
-		if count > 0 {
-			tally[run] += count
-		}
+		return nil
 	}
-	fields := map[string]string{}
+	tally := map[tallyKey]int64{}
+	// Records come in time order: runs of one key.
+	var run tallyKey
+	count := int64(0)
+	for i := range n {
+		var k tallyKey
+		if a.q.Step > 0 {
+			k.bucket = a.bucket(b.Time(i))
+		}
+		for _, c := range codes {
+			k.codes = k.codes<<8 | uint64(c[i])
+		}
+		if k != run && count > 0 {
+			tally[run] += count
+			count = 0
+		}
+		run = k
+		count++
+	}
+	if count > 0 {
+		tally[run] += count
+	}
 	for k, count := range tally {
 		clear(fields)
 		for j := len(a.q.By) - 1; j >= 0; j-- {
@@ -241,13 +248,22 @@ func (a *Aggregator) AddBatch(b flowg.Batch) error {
 				fields[a.q.By[j]] = dicts[j][code-1]
 			}
 		}
-		g, err := a.group(k.bucket, fields)
-		if err != nil {
+		if err := a.addCount(k.bucket, fields, count); err != nil {
 			return err
 		}
-		for i := range g.accs {
-			g.accs[i].n += count
-		}
+	}
+	return nil
+}
+
+// addCount adds count records to the group of bucket and fields, whose
+// functions are all count().
+func (a *Aggregator) addCount(bucket int64, fields map[string]string, count int64) error {
+	g, err := a.group(bucket, fields)
+	if err != nil {
+		return err
+	}
+	for i := range g.accs {
+		g.accs[i].n += count
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sort"
 	"time"
@@ -42,6 +43,14 @@ import (
 //   - colTime: the record's own timestamp as RFC 3339 in UTC with
 //     nanoseconds, which ingest often keeps as a field: a byte a record
 //     (0: absent, 1: present).
+//   - colPacked: a colDict whose codes are bit-packed instead of
+//     compressed: uvarint(n), n values (uvarint(len) bytes), width(1),
+//     then the codes in width bits each, least significant bit first
+//     (width 0: one byte, the code of every record), not compressed. A
+//     question reads dictionary columns by the thousand, and unpacking
+//     them costs a fraction of decompressing them (zstd's tables are
+//     rebuilt for every column); the writer takes it when it costs at
+//     most a quarter of a byte a record more than compressing.
 //
 // The bloom is a filter of the column's whole values and of their words
 // (filter.EachWord): a query for `f = "v"` or `f has "w1 w2"` skips a
@@ -55,9 +64,10 @@ const (
 	maxBlockSpan    = uint64(time.Hour)
 	maxBlockBytes   = 8 << 20 // of records' encoded values
 
-	colDict  = 1
-	colPlain = 2
-	colTime  = 3
+	colDict   = 1
+	colPlain  = 2
+	colTime   = 3
+	colPacked = 4
 
 	prefixBlock      = 'b'
 	prefixBlockIndex = 'y'
@@ -148,6 +158,11 @@ func encodeBlock(origin uint32, recs []blockRec) []byte {
 	for i, name := range names {
 		kind, raw, bloom := encodeColumn(name, recs)
 		datas[i] = zstdEncoder.EncodeAll(raw, nil)
+		if kind == colDict {
+			if packed := packDict(raw, len(recs)); len(packed) <= len(datas[i])+len(recs)/4 {
+				kind, datas[i] = colPacked, packed
+			}
+		}
 		head = binary.AppendUvarint(head, uint64(len(name)))
 		head = append(head, name...)
 		head = append(head, kind)
@@ -230,6 +245,76 @@ func encodeColumn(name string, recs []blockRec) (kind byte, raw, bloom []byte) {
 		raw = append(raw, r.fields[name]...)
 	}
 	return colPlain, raw, bloom
+}
+
+// packDict turns the layout of a colDict column (values, then a byte a
+// record) into that of colPacked.
+func packDict(raw []byte, n int) []byte {
+	codes := raw[len(raw)-n:]
+	out := slices.Clone(raw[:len(raw)-n])
+	top, same := byte(0), true
+	for _, c := range codes {
+		top = max(top, c)
+		same = same && c == codes[0]
+	}
+	if same {
+		return append(out, 0, codes[0])
+	}
+	width := bits.Len8(top)
+	out = append(out, byte(width))
+	var acc uint64
+	filled := 0
+	for _, c := range codes {
+		acc |= uint64(c) << filled
+		if filled += width; filled >= 8 {
+			out = append(out, byte(acc))
+			acc >>= 8
+			filled -= 8
+		}
+	}
+	if filled > 0 {
+		out = append(out, byte(acc))
+	}
+	return out
+}
+
+// unpackCodes reads n codes of a colPacked column.
+func unpackCodes(data []byte, n int) ([]byte, error) {
+	if len(data) < 1 {
+		return nil, errCorrupt
+	}
+	width, data := int(data[0]), data[1:]
+	codes := make([]byte, n)
+	if width == 0 {
+		if len(data) != 1 {
+			return nil, errCorrupt
+		}
+		for i := range codes {
+			codes[i] = data[0]
+		}
+		return codes, nil
+	}
+	if width > 8 || len(data) != (n*width+7)/8 {
+		return nil, errCorrupt
+	}
+	if width == 8 {
+		copy(codes, data)
+		return codes, nil
+	}
+	mask := uint64(1)<<width - 1
+	var acc uint64
+	filled, j := 0, 0
+	for i := range codes {
+		for filled < width {
+			acc |= uint64(data[j]) << filled
+			j++
+			filled += 8
+		}
+		codes[i] = byte(acc & mask)
+		acc >>= width
+		filled -= width
+	}
+	return codes, nil
 }
 
 // Blooms: 8 bits a distinct token, 4 probes (about 2.4% false positives).
@@ -477,9 +562,14 @@ func decodeBlock(ref blockRef, h blockHeader, want []string, all, lazyIDs bool) 
 
 func decodeColumn(c colHeader, n int) (column, error) {
 	col := column{name: c.name, kind: c.kind}
-	raw, err := zstdDecoder.DecodeAll(c.data, nil)
-	if err != nil {
-		return col, fmt.Errorf("%w: %v", errCorrupt, err)
+	raw := c.data
+	if c.kind == colPacked {
+		col.kind = colDict // once unpacked; c.data is the database's buffer
+	} else {
+		var err error
+		if raw, err = zstdDecoder.DecodeAll(c.data, nil); err != nil {
+			return col, fmt.Errorf("%w: %v", errCorrupt, err)
+		}
 	}
 	str := func(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 	switch c.kind {
@@ -488,20 +578,33 @@ func decodeColumn(c colHeader, n int) (column, error) {
 			return col, errCorrupt
 		}
 		col.codes = raw
-	case colDict:
+	case colDict, colPacked:
 		k, w := binary.Uvarint(raw)
 		if w <= 0 || k > 255 {
 			return col, errCorrupt
 		}
 		raw = raw[w:]
-		col.dict = make([]string, k)
-		for i := range col.dict {
-			l, w := binary.Uvarint(raw)
-			if w <= 0 || l > uint64(len(raw)-w) {
+		end := 0 // of the values
+		for range k {
+			l, w := binary.Uvarint(raw[end:])
+			if w <= 0 || l > uint64(len(raw)-end-w) {
 				return col, errCorrupt
 			}
-			col.dict[i] = str(raw[w : w+int(l)])
-			raw = raw[w+int(l):]
+			end += w + int(l)
+		}
+		values := raw[:end]
+		if raw = raw[end:]; c.kind == colPacked {
+			values = slices.Clone(values)
+			var err error
+			if raw, err = unpackCodes(raw, n); err != nil {
+				return col, err
+			}
+		}
+		col.dict = make([]string, k)
+		for i := range col.dict {
+			l, w := binary.Uvarint(values)
+			col.dict[i] = str(values[w : w+int(l)])
+			values = values[w+int(l):]
 		}
 		if len(raw) != n {
 			return col, errCorrupt
@@ -649,6 +752,35 @@ func newBlockMatcher(blk *block, f *filter.Filter, names []string, memo []int8, 
 		m.used = used
 	}
 	return m
+}
+
+// selectRows appends the rows lo..hi-1 that match to sel. On one
+// dictionary column the filter is evaluated once per code, and the codes
+// are read in a loop.
+func (m *blockMatcher) selectRows(lo, hi int, sel []int32) []int32 {
+	if m.f != nil && m.dicts && len(m.cols) == 1 {
+		c := m.cols[0]
+		var ok [256]bool
+		for code := range len(c.dict) + 1 {
+			clear(m.scratch)
+			if code > 0 {
+				m.scratch[c.name] = c.dict[code-1]
+			}
+			ok[code] = m.f.Match(m.scratch)
+		}
+		for i, code := range c.codes[lo:hi] {
+			if ok[code] {
+				sel = append(sel, int32(lo+i))
+			}
+		}
+		return sel
+	}
+	for i := lo; i < hi; i++ {
+		if m.match(i) {
+			sel = append(sel, int32(i))
+		}
+	}
+	return sel
 }
 
 func (m *blockMatcher) match(i int) bool {

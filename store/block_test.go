@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -480,4 +481,33 @@ func openNode(t *testing.T, id string) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// TestPackedCodes: dictionary codes packed in every width read back, and
+// a truncated or overlong packing is refused.
+func TestPackedCodes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, top := range []int{0, 1, 2, 3, 7, 8, 100, 255} {
+		for _, n := range []int{1, 7, 8, 9, 500, 2048} {
+			codes := make([]byte, n)
+			for i := range codes {
+				codes[i] = byte(rng.IntN(top + 1))
+			}
+			raw := append([]byte{1, 1, 'v'}, codes...) // one value, then the codes
+			packed := packDict(raw, n)
+			if !bytes.Equal(packed[:3], raw[:3]) {
+				t.Fatalf("top %d n %d: the values changed", top, n)
+			}
+			got, err := unpackCodes(packed[3:], n)
+			if err != nil || !bytes.Equal(got, codes) {
+				t.Fatalf("top %d n %d: %v, codes differ", top, n, err)
+			}
+			if _, err := unpackCodes(packed[3:len(packed)-1], n); err == nil && n > 1 {
+				t.Fatalf("top %d n %d: a truncated packing read", top, n)
+			}
+			if _, err := unpackCodes(append(packed[3:], 0), n); err == nil {
+				t.Fatalf("top %d n %d: an overlong packing read", top, n)
+			}
+		}
+	}
 }

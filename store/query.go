@@ -439,13 +439,7 @@ func (r reader) readBatch(ctx context.Context, blk *block, match *blockMatcher, 
 	}
 	b := &blockBatch{blk: blk, lo: lo, hi: hi}
 	if r.filter != nil {
-		b.sel = make([]int32, 0, hi-lo)
-		for i := lo; i < hi; i++ {
-			if match.match(i) {
-				b.sel = append(b.sel, int32(i))
-			}
-		}
-		if len(b.sel) == 0 {
+		if b.sel = match.selectRows(lo, hi, make([]int32, 0, hi-lo)); len(b.sel) == 0 {
 			return nil
 		}
 	}
