@@ -48,10 +48,12 @@ type ScanOptions struct {
 // Batch is matching records of a scan given at once, as columns. It is
 // valid only during the call it is given to.
 type Batch interface {
-	// Len is the number of records.
+	// Len is the number of records, which are in time order.
 	Len() int
 	// Time is record i's timestamp.
 	Time(i int) time.Time
+	// UnixNano is record i's timestamp in nanoseconds since the epoch.
+	UnixNano(i int) int64
 	// Dict gives field as a dictionary: its values and, per record, 0 when
 	// the record lacks the field or k for values[k-1]; ok is false when the
 	// batch does not hold the field that way (Value reads it then).

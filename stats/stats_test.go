@@ -220,7 +220,9 @@ func TestAgainstBruteForce(t *testing.T) {
 				continue
 			}
 			n := min(len(recs)-i, 1+rng.IntN(300))
-			if err := aggs[rng.IntN(parts)].AddBatch(sliceBatch(recs[i : i+n])); err != nil {
+			batch := slices.Clone(recs[i : i+n]) // in time order, as a store gives them
+			slices.SortStableFunc(batch, func(a, b record) int { return a.ts.Compare(b.ts) })
+			if err := aggs[rng.IntN(parts)].AddBatch(sliceBatch(batch)); err != nil {
 				t.Fatal(err)
 			}
 			i += n
@@ -491,6 +493,8 @@ type sliceBatch []record
 
 func (b sliceBatch) Len() int             { return len(b) }
 func (b sliceBatch) Time(i int) time.Time { return b[i].ts }
+
+func (b sliceBatch) UnixNano(i int) int64 { return b[i].ts.UnixNano() }
 
 func (b sliceBatch) Value(field string, i int) (string, bool) {
 	v, ok := b[i].fields[field]

@@ -3,9 +3,11 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -508,6 +510,80 @@ func TestPackedCodes(t *testing.T) {
 			if _, err := unpackCodes(append(packed[3:], 0), n); err == nil {
 				t.Fatalf("top %d n %d: an overlong packing read", top, n)
 			}
+		}
+	}
+}
+
+// TestBlockTimes: timestamps read back whatever the gaps between them
+// (deltas in 4 bytes up to 4.29 s, in 8 past it).
+func TestBlockTimes(t *testing.T) {
+	for _, gap := range []uint64{0, 1, 43_000_000, 1<<32 - 1, 1 << 32, 5_000_000_000} {
+		var recs []blockRec
+		for i := range 100 {
+			recs = append(recs, blockRec{id: newID(tsOf(t0)+uint64(i)*gap, 1, uint64(i+1)), fields: map[string]string{"n": fmt.Sprint(i)}})
+		}
+		h, err := parseHeader(encodeBlock(1, recs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, err := decodeBlock(blockRef{}, h, nil, true, false)
+		if err != nil {
+			t.Fatalf("gap %d: %v", gap, err)
+		}
+		for i, r := range recs {
+			if blk.id(i) != r.id {
+				t.Fatalf("gap %d: record %d has ID %x, want %x", gap, i, blk.id(i), r.id)
+			}
+		}
+	}
+}
+
+// TestBlockFormat1: a block of the earlier format (timestamps as varint
+// deltas) still reads.
+func TestBlockFormat1(t *testing.T) {
+	var recs []blockRec
+	for i := range 300 {
+		recs = append(recs, blockRec{id: newID(tsOf(t0)+uint64(i*i)*1_000_000, 1, uint64(i+1)), fields: map[string]string{"level": []string{"info", "error"}[i%2], "n": fmt.Sprint(i)}})
+	}
+	v := encodeBlock(1, recs)
+	h, err := parseHeader(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same block in format 1: its times as uvarint deltas from 0.
+	var tsRaw []byte
+	prev := uint64(0)
+	for _, r := range recs {
+		tsRaw = binary.AppendUvarint(tsRaw, r.id.ts()-prev)
+		prev = r.id.ts()
+	}
+	tl, w := binary.Uvarint(h.ids)
+	tsZ := zstdEncoder.EncodeAll(tsRaw, nil)
+	ids := append(binary.AppendUvarint(nil, uint64(len(tsZ))), tsZ...)
+	ids = append(ids, h.ids[w+int(tl):]...)
+	datas := 0
+	for _, c := range h.cols {
+		datas += len(c.data)
+	}
+	at := 1 + uvarintLen(1) + uvarintLen(uint64(len(recs)))
+	idsAt := len(v) - datas - len(h.ids)
+	old := []byte{1}
+	old = binary.AppendUvarint(old, 1)
+	old = binary.AppendUvarint(old, uint64(len(recs)))
+	old = binary.AppendUvarint(old, uint64(len(ids)))
+	old = append(old, v[at+uvarintLen(uint64(len(h.ids))):idsAt]...)
+	old = append(append(old, ids...), v[idsAt+len(h.ids):]...)
+	if h, err = parseHeader(old); err != nil || h.format != 1 {
+		t.Fatal(err, h.format)
+	}
+	blk, err := decodeBlock(blockRef{}, h, nil, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]string{}
+	for i, r := range recs {
+		if blk.fill(fields, blk.allColumns(), i); blk.id(i) != r.id || !maps.Equal(fields, r.fields) {
+			t.Fatalf("record %d: %x %v, want %x %v", i, blk.id(i), fields, r.id, r.fields)
 		}
 	}
 }

@@ -438,7 +438,7 @@ func (r reader) readBatch(ctx context.Context, blk *block, match *blockMatcher, 
 		return err
 	}
 	b := &blockBatch{blk: blk, lo: lo, hi: hi}
-	if r.filter != nil {
+	if r.filter != nil && !match.all() {
 		if b.sel = match.selectRows(lo, hi, make([]int32, 0, hi-lo)); len(b.sel) == 0 {
 			return nil
 		}
