@@ -296,6 +296,28 @@ func packDict(raw []byte, n int) []byte {
 	return out
 }
 
+// codesAbove tells whether a code is above k, eight at a time while k is
+// under 128: a byte over k shows in the high bit of byte + 127 - k (no
+// carry for bytes under 128), or of the byte itself.
+func codesAbove(codes []byte, k int) bool {
+	i := 0
+	if k < 128 {
+		const ones, highs = 0x0101010101010101, 0x8080808080808080
+		add := ones * uint64(127-k)
+		for ; i+8 <= len(codes); i += 8 {
+			if x := binary.LittleEndian.Uint64(codes[i:]); (x+add|x)&highs != 0 {
+				return true
+			}
+		}
+	}
+	for ; i < len(codes); i++ {
+		if int(codes[i]) > k {
+			return true
+		}
+	}
+	return false
+}
+
 // unpackCodes reads n codes of a colPacked column.
 func unpackCodes(data []byte, n int) ([]byte, error) {
 	if len(data) < 1 {
@@ -319,18 +341,36 @@ func unpackCodes(data []byte, n int) ([]byte, error) {
 		copy(codes, data)
 		return codes, nil
 	}
-	mask := uint64(1)<<width - 1
-	var acc uint64
-	filled, j := 0, 0
-	for i := range codes {
-		for filled < width {
-			acc |= uint64(data[j]) << filled
-			j++
-			filled += 8
+	// Eight codes take width bytes: read them as one word.
+	mask, w := byte(1)<<width-1, uint(width)
+	var word [8]byte
+	j := 0
+	for g := 0; g+8 <= n; g += 8 {
+		var v uint64
+		if j+8 <= len(data) {
+			v = binary.LittleEndian.Uint64(data[j:])
+		} else {
+			copy(word[:], data[j:])
+			v = binary.LittleEndian.Uint64(word[:])
 		}
-		codes[i] = byte(acc & mask)
-		acc >>= width
-		filled -= width
+		out := codes[g : g+8 : g+8]
+		out[0] = byte(v) & mask
+		out[1] = byte(v>>w) & mask
+		out[2] = byte(v>>(2*w)) & mask
+		out[3] = byte(v>>(3*w)) & mask
+		out[4] = byte(v>>(4*w)) & mask
+		out[5] = byte(v>>(5*w)) & mask
+		out[6] = byte(v>>(6*w)) & mask
+		out[7] = byte(v>>(7*w)) & mask
+		j += width
+	}
+	for i := n &^ 7; i < n; i++ {
+		bit := i * width
+		v := uint16(data[bit>>3])
+		if bit>>3+1 < len(data) {
+			v |= uint16(data[bit>>3+1]) << 8
+		}
+		codes[i] = byte(v>>(bit&7)) & mask
 	}
 	return codes, nil
 }
@@ -649,10 +689,8 @@ func decodeColumn(c colHeader, n int) (column, error) {
 		if len(raw) != n {
 			return col, errCorrupt
 		}
-		for _, code := range raw {
-			if int(code) > len(col.dict) {
-				return col, errCorrupt
-			}
+		if codesAbove(raw, len(col.dict)) {
+			return col, errCorrupt
 		}
 		col.codes = raw
 	case colPlain:
@@ -813,20 +851,24 @@ func (m *blockMatcher) all() bool {
 func (m *blockMatcher) selectRows(lo, hi int, sel []int32) []int32 {
 	if m.f != nil && m.dicts && len(m.cols) == 1 {
 		c := m.cols[0]
-		var ok [256]bool
+		var ok [256]int
 		for code := range len(c.dict) + 1 {
 			clear(m.scratch)
 			if code > 0 {
 				m.scratch[c.name] = c.dict[code-1]
 			}
-			ok[code] = m.f.Match(m.scratch)
-		}
-		for i, code := range c.codes[lo:hi] {
-			if ok[code] {
-				sel = append(sel, int32(lo+i))
+			if m.f.Match(m.scratch) {
+				ok[code] = 1
 			}
 		}
-		return sel
+		// Every row is written, and kept when it matches: no branch.
+		k := len(sel)
+		sel = slices.Grow(sel, hi-lo)[:k+hi-lo]
+		for i, code := range c.codes[lo:hi] {
+			sel[k] = int32(lo + i)
+			k += ok[code]
+		}
+		return sel[:k]
 	}
 	for i := lo; i < hi; i++ {
 		if m.match(i) {

@@ -587,3 +587,25 @@ func TestBlockFormat1(t *testing.T) {
 		}
 	}
 }
+
+// TestCodesAbove: the word-at-a-time check agrees with a byte loop.
+func TestCodesAbove(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for range 2000 {
+		k := rng.IntN(256)
+		codes := make([]byte, rng.IntN(40))
+		for i := range codes {
+			codes[i] = byte(rng.IntN(k + 1))
+		}
+		if len(codes) > 0 && rng.IntN(2) == 0 {
+			codes[rng.IntN(len(codes))] = byte(rng.IntN(256))
+		}
+		want := false
+		for _, c := range codes {
+			want = want || int(c) > k
+		}
+		if got := codesAbove(codes, k); got != want {
+			t.Fatalf("codesAbove(%v, %d) = %v", codes, k, got)
+		}
+	}
+}
