@@ -283,7 +283,11 @@ const (
 // directStreams are the streams of batch whose records go straight into
 // blocks, in the order of batch: none when the store keeps rows only.
 func (s *LogStore) directStreams(batch []*appendReq) []string {
-	if s.sealAfter <= 0 {
+	total := 0
+	for _, req := range batch {
+		total += len(req.recs)
+	}
+	if s.sealAfter <= 0 || total < directMin {
 		return nil
 	}
 	var order []string

@@ -178,7 +178,9 @@ func TestE2E_Replication(t *testing.T) {
 // included. Then it restarts it (no join flags: its snapshot) and checks
 // that every node holds every acknowledged record exactly once; the only
 // other records allowed are those of requests to the killed node that were
-// in flight when it died.
+// in flight when it died. Requests alternate between 10 records (rows) and
+// 300 (straight into blocks), so that each origin's sequence interleaves
+// rows and blocks.
 func TestE2E_ReplicationKill9(t *testing.T) {
 	// An answer waits for a second copy however slow this machine is: with
 	// the default 2 s a loaded machine may answer with one copy, as
@@ -202,7 +204,7 @@ func TestE2E_ReplicationKill9(t *testing.T) {
 				default:
 				}
 				var recs, names []string
-				for k := range 10 {
+				for k := range []int{10, 300}[j%2] {
 					n := fmt.Sprintf("w%d-%d-%d", i, j, k)
 					recs, names = append(recs, fmt.Sprintf(`{"n":%q}`, n)), append(names, n)
 				}
