@@ -201,7 +201,8 @@ func TestCluster_RejoinsSnapshotNodesUntilOneAnswers(t *testing.T) {
 	}
 	back := time.Now()
 	n0 = startNode(t, "n0", n0.addr, dir0, cookie)
-	eventually(t, 30*time.Second, "n1 rejoins n0 by itself", sees([]*testNode{n0, n1}, map[string]string{"n0": "alive", "n1": "alive"}))
+	// The retries back off up to 30 s apart: one interval and a join.
+	eventually(t, 60*time.Second, "n1 rejoins n0 by itself", sees([]*testNode{n0, n1}, map[string]string{"n0": "alive", "n1": "alive"}))
 	t.Logf("together %s after n0 came back", time.Since(back).Round(10*time.Millisecond))
 }
 

@@ -46,11 +46,12 @@ func snapshotPeers(path, self string) []string {
 }
 
 // rejoinPrevious keeps joining the nodes of the snapshot, with jittered
-// backoff from 1 s to 30 s, until this node has exchanged state with one
-// of them or learnt of an alive member some other way. Serf tries them
-// once at start; when that one try fails (the peers were busy, or a stream
-// was refused) a node restarted with no join flags would otherwise stay
-// alone until a peer happened to push its state.
+// backoff from 1 s to 30 s, until this node sees an alive member: a join
+// that reached a node but left this one alone (the peer was still
+// starting) is tried again. Serf tries them once at start; when that one
+// try fails (the peers were busy, or a stream was refused) a node
+// restarted with no join flags would otherwise stay alone until a peer
+// happened to push its state.
 func (c *Cluster) rejoinPrevious(addrs []string) {
 	retry := &backoff.Backoff{Min: time.Second, Max: 30 * time.Second, Factor: 2, Jitter: true}
 	for {
@@ -60,14 +61,11 @@ func (c *Cluster) rejoinPrevious(addrs []string) {
 		case <-time.After(retry.Duration()):
 		}
 		if c.aliveOthers() > 0 {
-			if retry.Attempt() > 1 {
-				c.log.Info("rejoined the cluster through the snapshot's nodes")
-			}
+			c.log.Info("rejoined the cluster through the snapshot's nodes")
 			return
 		}
 		if n, err := c.serf.Join(addrs, true); n > 0 {
-			c.log.Info("rejoined the cluster through the snapshot's nodes", "reached", n)
-			return
+			c.log.Debug("reached nodes of the snapshot", "reached", n)
 		} else if retry.Attempt() == 1 {
 			c.log.Warn("cannot reach any node of the snapshot yet; retrying with backoff", "nodes", len(addrs), "err", err)
 		}
