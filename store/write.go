@@ -207,7 +207,7 @@ func (s *LogStore) commitTxn(batch []*appendReq) error {
 				seq++
 				ts := tsOf(rec.Timestamp)
 				recs = append(recs, blockRec{id: newID(ts, s.self, seq), fields: rec.Fields})
-				u.add(ts, int64(len(stream)+2+idLen+len(req.vals[i])))
+				u.add(ts, rowSize(stream, req.vals[i]))
 			}
 		}
 		touched[stream] = u
@@ -337,5 +337,9 @@ func putRecord(txn *badger.Txn, stream string, ts uint64, origin uint32, seq uin
 			}
 		}
 	}
-	return int64(len(dk) + len(value)), nil
+	return rowSize(stream, value), nil
 }
+
+// rowSize is what a record counts for in its stream's usage: its row's
+// key and value, whether it is a row or in a block (see recordSize).
+func rowSize(stream string, value []byte) int64 { return int64(len(stream) + 2 + idLen + len(value)) }
