@@ -609,3 +609,60 @@ func TestCodesAbove(t *testing.T) {
 		}
 	}
 }
+
+// TestBlocks_ApplyStraightIntoBlocks: a replicated batch with enough
+// records of each stream goes straight into blocks, beside rows of the
+// same origin applied before and after it; relayed on, restarted and
+// sealed, the origin's records read back once each, in order.
+func TestBlocks_ApplyStraightIntoBlocks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	batch := func(from, to int) []flowg.ReplRecord {
+		var out []flowg.ReplRecord
+		for i := from; i <= to; i++ {
+			r := rec(i, "level", "info")
+			out = append(out, flowg.ReplRecord{Stream: "app", TS: tsOf(r.Timestamp), Seq: uint64(i), Value: encodeFields(r.Fields)})
+		}
+		return out
+	}
+	for _, b := range [][2]int{{1, 50}, {51, 650}, {651, 700}} {
+		if _, err := s.Logs.ApplyOrigin(ctx, "peer", batch(b[0], b[1]), uint64(b[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h := s.Logs.hotRows(); h != 100 {
+		t.Fatalf("%d rows, want 100 (600 straight into blocks)", h)
+	}
+	readAll := func() {
+		t.Helper()
+		var got []uint64
+		for after := uint64(0); after < 700; {
+			recs, upTo, err := s.Logs.ReadOrigin("peer", after, 111, 1<<20)
+			if err != nil || upTo <= after {
+				t.Fatalf("after %d: up to %d, %v", after, upTo, err)
+			}
+			for _, r := range recs {
+				got = append(got, r.Seq)
+			}
+			after = upTo
+		}
+		if len(got) != 700 || !slices.IsSorted(got) || got[0] != 1 || got[699] != 700 {
+			t.Fatalf("read %d records: %v...", len(got), got[:min(5, len(got))])
+		}
+	}
+	readAll()
+	s.Close()
+	s = openTest(t, dir)
+	if h := s.Logs.hotRows(); h != 100 {
+		t.Fatalf("%d rows after a restart, want 100", h)
+	}
+	readAll()
+	if err := s.Logs.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h := s.Logs.hotRows(); h != 0 || s.Logs.sealed["peer"] != 700 {
+		t.Fatalf("%d rows, sealed up to %d after sealing", h, s.Logs.sealed["peer"])
+	}
+	readAll()
+}

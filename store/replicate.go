@@ -308,6 +308,23 @@ func (s *LogStore) applyOriginTxn(origin string, n uint32, recs []flowg.ReplReco
 	var order []string
 	var rows []liveRow
 	applied := 0
+	// Records of a stream taken in one batch go straight into blocks as
+	// local ones do (see directStreams), when every stream of the batch
+	// has enough of them: one round then covers the batch's whole range,
+	// where no row may be.
+	direct := s.sealAfter > 0 && len(recs) >= directMin
+	if direct {
+		times := map[string][]uint64{}
+		for _, r := range recs {
+			if r.Seq > mark {
+				times[r.Stream] = append(times[r.Stream], r.TS)
+			}
+		}
+		for _, ts := range times {
+			direct = direct && fillsBlocks(ts)
+		}
+	}
+	blockRecs := map[string][]blockRec{}
 	for _, r := range recs {
 		st, ok := streams[r.Stream]
 		if !ok {
@@ -331,15 +348,36 @@ func (s *LogStore) applyOriginTxn(origin string, n uint32, recs []flowg.ReplReco
 			u = s.streamUsage(r.Stream)
 			order = append(order, r.Stream)
 		}
-		size, err := putRecord(txn, r.Stream, r.TS, n, r.Seq, r.Value, st.settings.IndexedFields, fields)
-		rows = append(rows, liveRow{r.Stream, n, r.Seq, r.TS})
-		if err != nil {
-			return 0, err
+		if direct {
+			blockRecs[r.Stream] = append(blockRecs[r.Stream], blockRec{id: newID(r.TS, n, r.Seq), fields: fields})
+			u.add(r.TS, rowSize(r.Stream, r.Value))
+		} else {
+			size, err := putRecord(txn, r.Stream, r.TS, n, r.Seq, r.Value, st.settings.IndexedFields, fields)
+			if err != nil {
+				return 0, err
+			}
+			rows = append(rows, liveRow{r.Stream, n, r.Seq, r.TS})
+			u.add(r.TS, size)
 		}
-		u.add(r.TS, size)
 		touched[r.Stream] = u
 		published[r.Stream] = append(published[r.Stream], flowg.Record{Timestamp: timeOf(r.TS), Fields: fields})
 		applied++
+	}
+	r := round{first: mark + 1, last: upTo}
+	for _, stream := range order {
+		if len(blockRecs[stream]) == 0 {
+			continue
+		}
+		blocks, err := putBlocks(txn, stream, n, blockRecs[stream], streams[stream].settings.IndexedFields)
+		if err != nil {
+			return 0, err
+		}
+		r.blocks = append(r.blocks, blocks...)
+	}
+	if len(r.blocks) > 0 {
+		if err := txn.Set(roundKey(n, r.last), r.encode()); err != nil {
+			return 0, err
+		}
 	}
 	for stream, u := range touched {
 		if err := txn.Set(usageKey(stream), u.encode()); err != nil {
@@ -352,6 +390,9 @@ func (s *LogStore) applyOriginTxn(origin string, n uint32, recs []flowg.ReplReco
 	s.addRows(rows)
 	if err := txn.Commit(); err != nil {
 		return 0, err
+	}
+	if len(r.blocks) > 0 {
+		s.sealedDirect(origin, r)
 	}
 	s.usageMu.Lock()
 	maps.Copy(s.usage, touched)

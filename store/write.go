@@ -302,20 +302,26 @@ func (s *LogStore) directStreams(batch []*appendReq) []string {
 	}
 	var direct []string
 	for _, stream := range order {
-		t := ts[stream]
-		if len(t) < directMin {
-			continue
-		}
-		slices.Sort(t)
-		blocks := 0
-		for i := 0; i < len(t); blocks++ {
-			i += blockLen(len(t)-i, func(k int) uint64 { return t[i+k] - t[i] })
-		}
-		if len(t) >= blocks*directPerBlock {
+		if fillsBlocks(ts[stream]) {
 			direct = append(direct, stream)
 		}
 	}
 	return direct
+}
+
+// fillsBlocks tells whether records of one stream at these times are
+// enough, and close enough in time, to go straight into blocks (see
+// directMin); it sorts ts.
+func fillsBlocks(ts []uint64) bool {
+	if len(ts) < directMin {
+		return false
+	}
+	slices.Sort(ts)
+	blocks := 0
+	for i := 0; i < len(ts); blocks++ {
+		i += blockLen(len(ts)-i, func(k int) uint64 { return ts[i+k] - ts[i] })
+	}
+	return len(ts) >= blocks*directPerBlock
 }
 
 // putRecord writes one record in txn: its data key, its origin key and an
