@@ -50,8 +50,6 @@ type ScanOptions struct {
 type Batch interface {
 	// Len is the number of records, which are in time order.
 	Len() int
-	// Time is record i's timestamp.
-	Time(i int) time.Time
 	// UnixNano is record i's timestamp in nanoseconds since the epoch.
 	UnixNano(i int) int64
 	// Dict gives field as a dictionary: its values and, per record, 0 when

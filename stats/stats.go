@@ -188,7 +188,7 @@ func (a *Aggregator) AddBatch(b flowg.Batch) error {
 					fields[f.Field] = v
 				}
 			}
-			if err := a.Add(b.Time(i), fields); err != nil {
+			if err := a.Add(time.Unix(0, b.UnixNano(i)), fields); err != nil {
 				return err
 			}
 		}

@@ -492,8 +492,6 @@ func FuzzParseFuncs(f *testing.F) {
 type sliceBatch []record
 
 func (b sliceBatch) Len() int             { return len(b) }
-func (b sliceBatch) Time(i int) time.Time { return b[i].ts }
-
 func (b sliceBatch) UnixNano(i int) int64 { return b[i].ts.UnixNano() }
 
 func (b sliceBatch) Value(field string, i int) (string, bool) {

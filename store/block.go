@@ -936,8 +936,6 @@ func (b *blockBatch) row(i int) int {
 	return b.lo + i
 }
 
-func (b *blockBatch) Time(i int) time.Time { return timeOf(uint64(b.UnixNano(i))) }
-
 func (b *blockBatch) UnixNano(i int) int64 {
 	if err := b.blk.loadTimes(); err != nil {
 		b.err = err // the scan fails with it

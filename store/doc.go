@@ -6,7 +6,7 @@
 //
 // # Log keys
 //
-// A record is first written as a row:
+// A record of a small request (or replicated batch) is written as a row:
 //
 //	'd' stream 0x00 ts(8, big endian ns) origin(4) seq(8)
 //
@@ -24,16 +24,18 @@
 // transaction holding it is committed, and sequence numbers follow commit
 // order.
 //
-// In the background the sealer (seal.go) moves rows, origin by origin, into
-// blocks (block.go): up to 2,048 records of a stream in ID order, stored
-// column by column and compressed with zstd under
+// A commit with 256 records or more of a stream writes them straight into
+// blocks (write.go), and in the background the sealer (seal.go) moves
+// rows, origin by origin, into blocks (block.go): up to 2,048 records of a
+// stream in ID order, stored column by column and compressed under
 //
 //	'b' stream 0x00 minID(20) maxTs(8)
 //
 // with one index entry per indexed value per block ('y', like 'x' with the
 // block's name in place of a record ID), per-column blooms of values and
-// words, and a round 'r' origin last per step saying which blocks hold the
-// origin's records up to last, which replication reads. Readers merge rows
+// words, and a round 'r' origin last per seal step or direct commit saying
+// which blocks hold the origin's records from first to last, which
+// replication reads; rows and rounds never cover the same sequence. Readers merge rows
 // and blocks (merge.go); retention and purges rewrite the blocks they cut.
 // docs/storage.md tells the design and what it costs.
 package store

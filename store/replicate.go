@@ -374,10 +374,8 @@ func (s *LogStore) applyOriginTxn(origin string, n uint32, recs []flowg.ReplReco
 		}
 		r.blocks = append(r.blocks, blocks...)
 	}
-	if len(r.blocks) > 0 {
-		if err := txn.Set(roundKey(n, r.last), r.encode()); err != nil {
-			return 0, err
-		}
+	if err := r.put(txn, n); err != nil {
+		return 0, err
 	}
 	for stream, u := range touched {
 		if err := txn.Set(usageKey(stream), u.encode()); err != nil {

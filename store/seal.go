@@ -66,6 +66,14 @@ func (r round) encode() []byte {
 	return b
 }
 
+// put writes the round of origin n in txn, when it names blocks.
+func (r round) put(txn *badger.Txn, n uint32) error {
+	if len(r.blocks) == 0 {
+		return nil
+	}
+	return txn.Set(roundKey(n, r.last), r.encode())
+}
+
 func decodeRound(key, v []byte) (r round, err error) {
 	if len(key) != 13 || len(v) < 8 {
 		return r, errCorrupt
@@ -382,10 +390,8 @@ func (s *LogStore) sealStep(origin string, n uint32, after, head uint64, limit i
 		}
 		r.blocks = append(r.blocks, blocks...)
 	}
-	if len(r.blocks) > 0 {
-		if err := txn.Set(roundKey(n, last), r.encode()); err != nil {
-			return 0, err
-		}
+	if err := r.put(txn, n); err != nil {
+		return 0, err
 	}
 	return count, s.commitSeal(txn, origin, n, last)
 }
